@@ -1,0 +1,107 @@
+//! Errors, one enum per concern, and what the task does with a bad record.
+
+use thiserror::Error;
+
+pub use crate::serdes::SerdeError;
+pub use crate::state::StateError;
+
+/// Why a record could not be processed.
+#[derive(Debug, Error)]
+pub enum ProcessError {
+    /// The record's key or value could not be deserialized at a source.
+    #[error("deserializing a record from {topic}: {source}")]
+    Deserialization {
+        /// Source topic.
+        topic: String,
+        /// The serde's error.
+        #[source]
+        source: Box<SerdeError>,
+    },
+    /// An output record could not be serialized at a sink.
+    #[error("serializing a record for {topic}: {source}")]
+    Serialization {
+        /// Sink topic.
+        topic: String,
+        /// The serde's error.
+        #[source]
+        source: Box<SerdeError>,
+    },
+    /// A state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A processor asked for a store it was not connected to, or of another kind.
+    #[error("processor has no {kind} store named {name:?}")]
+    UnknownStore {
+        /// Store name asked for.
+        name: String,
+        /// The kind of store asked for.
+        kind: &'static str,
+    },
+    /// A user processor failed.
+    #[error("processing failed: {0}")]
+    User(String),
+}
+
+impl ProcessError {
+    /// A closure turning a serde error into a serialization error for `topic`.
+    pub fn serialization(topic: &str) -> impl Fn(SerdeError) -> ProcessError + '_ {
+        move |source| ProcessError::Serialization {
+            topic: topic.to_string(),
+            source: Box::new(source),
+        }
+    }
+
+    /// A closure turning a serde error into a deserialization error for `topic`.
+    pub fn deserialization(topic: &str) -> impl Fn(SerdeError) -> ProcessError + '_ {
+        move |source| ProcessError::Deserialization {
+            topic: topic.to_string(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// A topology that cannot be built or run as described.
+#[derive(Debug, Error)]
+pub enum TopologyError {
+    /// Two stores, sources or nodes share a name.
+    #[error("duplicate name {0:?} in topology")]
+    DuplicateName(String),
+    /// A processor names a store the topology does not define.
+    #[error("processor {processor:?} uses undefined store {store:?}")]
+    UnknownStore {
+        /// Processor name.
+        processor: String,
+        /// Store name.
+        store: String,
+    },
+    /// A record arrived for a topic with no source node.
+    #[error("no source reads topic {0:?}")]
+    UnknownTopic(String),
+    /// A processor failed in `init`.
+    #[error("initializing the topology: {0}")]
+    Init(String),
+    /// A store could not be opened for a task.
+    #[error("opening store {store:?} for task {task}: {source}")]
+    OpenStore {
+        /// Store name.
+        store: String,
+        /// Task (partition) id.
+        task: i32,
+        /// The store's error.
+        #[source]
+        source: StateError,
+    },
+}
+
+/// What to do with a record whose processing failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ErrorAction {
+    /// Stop the task and surface the error.
+    #[default]
+    Fail,
+    /// Log it, count it as dropped and go on.
+    LogAndContinue,
+    /// Send the original record to the dead-letter topic (with error headers), count it and go
+    /// on.
+    DeadLetter,
+}

@@ -1,0 +1,409 @@
+//! A task: the node tree and stores of one partition. The `TopologyTestDriver` and the Kafka
+//! runtime both host tasks, so a topology behaves the same under test and in production.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::{ErrorAction, ProcessError, TopologyError};
+use crate::processor::node::{NodeId, SourceNode};
+use crate::processor::{PunctuationType, PunctuatorId};
+use crate::record::{RawRecord, RecordMetadata};
+use crate::state::{
+    memory_store, rocksdb_store, KeyValueStore, RocksDbShared, SessionStore, StateStore,
+    TtlKeyValueStore, WindowStore,
+};
+use crate::topology::{StoreBackend, StoreKind, StoreSpec, Topology};
+
+/// Counters of one task, read by the driver and exported by the runtime.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskMetrics {
+    /// Records handed to the task.
+    pub consumed: u64,
+    /// Records processed without error.
+    pub processed: u64,
+    /// Records dropped because their window had closed.
+    pub late_dropped: u64,
+    /// Records dropped for any other reason (errors handled by log-and-continue included).
+    pub dropped: u64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: u64,
+}
+
+/// How a task treats records that fail.
+#[derive(Clone, Debug, Default)]
+pub struct ErrorHandlers {
+    /// Records whose key or value cannot be deserialized.
+    pub deserialization: ErrorAction,
+    /// Records a processor or sink fails on.
+    pub processing: ErrorAction,
+    /// Topic for [`ErrorAction::DeadLetter`].
+    pub dead_letter_topic: Option<String>,
+}
+
+/// Where stores of tasks are opened.
+#[derive(Clone)]
+pub struct StoreLocation {
+    /// `<state.dir>/<application.id>`; persistent stores live in `<this>/<task>/<store>`.
+    pub app_state_dir: Option<PathBuf>,
+    /// Block cache and write buffers shared by every RocksDB store of the process.
+    pub shared: RocksDbShared,
+}
+
+pub(crate) enum TaskStore {
+    KeyValue(Box<dyn KeyValueStore>),
+    Window(WindowStore),
+    Session(SessionStore),
+    Ttl(TtlKeyValueStore),
+}
+
+impl TaskStore {
+    pub(crate) fn as_state_store(&mut self) -> &mut dyn StateStore {
+        match self {
+            TaskStore::KeyValue(s) => s.as_mut(),
+            TaskStore::Window(s) => s,
+            TaskStore::Session(s) => s,
+            TaskStore::Ttl(s) => s,
+        }
+    }
+}
+
+/// The stores of one task, by name.
+#[derive(Default)]
+pub(crate) struct TaskStores {
+    by_name: HashMap<String, TaskStore>,
+}
+
+fn unknown(name: &str, kind: &'static str) -> ProcessError {
+    ProcessError::UnknownStore {
+        name: name.to_string(),
+        kind,
+    }
+}
+
+impl TaskStores {
+    pub(crate) fn open(
+        specs: &[StoreSpec],
+        partition: i32,
+        location: &StoreLocation,
+    ) -> Result<Self, TopologyError> {
+        let mut by_name = HashMap::new();
+        for spec in specs {
+            let open_error = |source| TopologyError::OpenStore {
+                store: spec.name.clone(),
+                task: partition,
+                source,
+            };
+            let kv = match (&spec.backend, &location.app_state_dir) {
+                (StoreBackend::RocksDb, Some(dir)) => {
+                    let path = dir.join(partition.to_string()).join(&spec.name);
+                    rocksdb_store(&spec.name, &path, &location.shared, spec.logged)
+                        .map_err(open_error)?
+                }
+                _ => memory_store(&spec.name, spec.logged),
+            };
+            let store = match spec.kind {
+                StoreKind::KeyValue => TaskStore::KeyValue(kv),
+                StoreKind::Window => TaskStore::Window(WindowStore::new(kv)),
+                StoreKind::Session => TaskStore::Session(SessionStore::new(kv)),
+                StoreKind::Ttl { ttl } => TaskStore::Ttl(TtlKeyValueStore::new(kv, ttl)),
+            };
+            by_name.insert(spec.name.clone(), store);
+        }
+        Ok(Self { by_name })
+    }
+
+    pub(crate) fn key_value(&mut self, name: &str) -> Result<&mut dyn KeyValueStore, ProcessError> {
+        match self.by_name.get_mut(name) {
+            Some(TaskStore::KeyValue(s)) => Ok(s.as_mut()),
+            _ => Err(unknown(name, "key-value")),
+        }
+    }
+
+    pub(crate) fn window(&mut self, name: &str) -> Result<&mut WindowStore, ProcessError> {
+        match self.by_name.get_mut(name) {
+            Some(TaskStore::Window(s)) => Ok(s),
+            _ => Err(unknown(name, "window")),
+        }
+    }
+
+    pub(crate) fn session(&mut self, name: &str) -> Result<&mut SessionStore, ProcessError> {
+        match self.by_name.get_mut(name) {
+            Some(TaskStore::Session(s)) => Ok(s),
+            _ => Err(unknown(name, "session")),
+        }
+    }
+
+    pub(crate) fn ttl(&mut self, name: &str) -> Result<&mut TtlKeyValueStore, ProcessError> {
+        match self.by_name.get_mut(name) {
+            Some(TaskStore::Ttl(s)) => Ok(s),
+            _ => Err(unknown(name, "ttl")),
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut TaskStore> {
+        self.by_name.get_mut(name)
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut TaskStore)> {
+        self.by_name.iter_mut()
+    }
+}
+
+struct Scheduled {
+    node: NodeId,
+    id: PunctuatorId,
+    interval: i64,
+    kind: PunctuationType,
+    next: Option<i64>,
+}
+
+/// The part of a task every node of it may touch while a record is processed.
+pub(crate) struct TaskContext {
+    pub(crate) partition: i32,
+    pub(crate) stream_time: i64,
+    pub(crate) wall_clock: i64,
+    pub(crate) metadata: Option<RecordMetadata>,
+    pub(crate) stores: TaskStores,
+    pub(crate) outputs: Vec<RawRecord>,
+    pub(crate) metrics: TaskMetrics,
+    punctuators: Vec<Scheduled>,
+}
+
+impl TaskContext {
+    pub(crate) fn schedule(
+        &mut self,
+        node: NodeId,
+        interval: i64,
+        kind: PunctuationType,
+    ) -> PunctuatorId {
+        let id = PunctuatorId(self.punctuators.len());
+        let now = match kind {
+            PunctuationType::StreamTime => {
+                (self.stream_time != i64::MIN).then_some(self.stream_time)
+            }
+            PunctuationType::WallClockTime => Some(self.wall_clock),
+        };
+        self.punctuators.push(Scheduled {
+            node,
+            id,
+            interval,
+            kind,
+            next: now.map(|t| t.saturating_add(interval)),
+        });
+        id
+    }
+
+    /// Advances stream time to `t` if `t` is later.
+    pub(crate) fn observe_time(&mut self, t: i64) {
+        if t > self.stream_time {
+            self.stream_time = t;
+        }
+    }
+
+    /// Punctuators of `kind` due at `now`; their next due time moves past `now`.
+    fn due(&mut self, kind: PunctuationType, now: i64) -> Vec<(NodeId, PunctuatorId)> {
+        let mut due = Vec::new();
+        for p in self.punctuators.iter_mut().filter(|p| p.kind == kind) {
+            match p.next {
+                None => p.next = Some(now.saturating_add(p.interval)),
+                Some(next) if now >= next => {
+                    due.push((p.node, p.id));
+                    let skipped = (now - next) / p.interval + 1;
+                    p.next = Some(next.saturating_add(skipped.saturating_mul(p.interval)));
+                }
+                Some(_) => {}
+            }
+        }
+        due
+    }
+}
+
+/// The node tree and stores of one partition.
+pub(crate) struct Task {
+    sources: HashMap<Arc<str>, Box<dyn SourceNode>>,
+    ctx: TaskContext,
+    handlers: ErrorHandlers,
+    wall_clock_lag: Option<i64>,
+}
+
+impl Task {
+    /// Builds the task for `partition`, opens its stores and initializes its processors.
+    pub(crate) fn new(
+        topology: &Topology,
+        application_id: &str,
+        partition: i32,
+        location: &StoreLocation,
+        handlers: ErrorHandlers,
+        wall_clock: i64,
+    ) -> Result<Self, TopologyError> {
+        let stores = TaskStores::open(topology.stores(), partition, location)?;
+        let ctx = TaskContext {
+            partition,
+            stream_time: i64::MIN,
+            wall_clock,
+            metadata: None,
+            stores,
+            outputs: Vec::new(),
+            metrics: TaskMetrics::default(),
+            punctuators: Vec::new(),
+        };
+        Ok(Self {
+            sources: topology.instantiate(application_id),
+            ctx,
+            handlers,
+            wall_clock_lag: topology.wall_clock_lag(),
+        })
+    }
+
+    /// Runs every processor's `init`.
+    pub(crate) fn init(&mut self) -> Result<(), ProcessError> {
+        for source in self.sources.values_mut() {
+            source.init(&mut self.ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Processes one record, applying the error handlers; `Err` only when a handler says fail.
+    pub(crate) fn process(&mut self, raw: &RawRecord) -> Result<(), ProcessError> {
+        self.ctx.metrics.consumed += 1;
+        let Some(source) = self.sources.get_mut(&raw.topic) else {
+            self.ctx.metrics.dropped += 1;
+            return Err(ProcessError::User(format!(
+                "no source for topic {}",
+                raw.topic
+            )));
+        };
+        let before = self.ctx.stream_time;
+        match source.process_raw(raw, &mut self.ctx) {
+            Ok(()) => self.ctx.metrics.processed += 1,
+            Err(error) => self.handle(raw, error)?,
+        }
+        if self.ctx.stream_time > before {
+            self.fire(PunctuationType::StreamTime, self.ctx.stream_time)?;
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, raw: &RawRecord, error: ProcessError) -> Result<(), ProcessError> {
+        let (action, kind) = match error {
+            ProcessError::Deserialization { .. } => {
+                (self.handlers.deserialization, "deserialization")
+            }
+            _ => (self.handlers.processing, "processing"),
+        };
+        match (action, &self.handlers.dead_letter_topic) {
+            (ErrorAction::Fail, _) => Err(error),
+            (ErrorAction::DeadLetter, Some(dlq)) => {
+                tracing::warn!(topic = %raw.topic, offset = raw.offset, %error, "record sent to dead-letter topic");
+                let dead = dead_letter(raw, dlq, kind, &error);
+                self.ctx.outputs.push(dead);
+                self.ctx.metrics.dead_lettered += 1;
+                Ok(())
+            }
+            _ => {
+                tracing::warn!(topic = %raw.topic, offset = raw.offset, %error, "record dropped");
+                self.ctx.metrics.dropped += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves the wall clock to `now`: fires wall-clock punctuators and, when the topology opted
+    /// in, advances stream time to `now - lag` so idle partitions still close their windows.
+    pub(crate) fn advance_wall_clock(&mut self, now: i64) -> Result<(), ProcessError> {
+        self.ctx.wall_clock = now;
+        self.fire(PunctuationType::WallClockTime, now)?;
+        if let Some(lag) = self.wall_clock_lag {
+            let before = self.ctx.stream_time;
+            self.ctx.observe_time(now.saturating_sub(lag));
+            if self.ctx.stream_time > before {
+                self.fire(PunctuationType::StreamTime, self.ctx.stream_time)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn fire(&mut self, kind: PunctuationType, now: i64) -> Result<(), ProcessError> {
+        for (node, id) in self.ctx.due(kind, now) {
+            for source in self.sources.values_mut() {
+                if source.punctuate(node, id, now, &mut self.ctx)? {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Output records produced since the last call, in production order.
+    pub(crate) fn take_outputs(&mut self) -> Vec<RawRecord> {
+        std::mem::take(&mut self.ctx.outputs)
+    }
+
+    pub(crate) fn metrics(&self) -> &TaskMetrics {
+        &self.ctx.metrics
+    }
+
+    pub(crate) fn stream_time(&self) -> i64 {
+        self.ctx.stream_time
+    }
+
+    pub(crate) fn stores(&mut self) -> &mut TaskStores {
+        &mut self.ctx.stores
+    }
+
+    /// Closes every processor.
+    pub(crate) fn close(&mut self) -> Result<(), ProcessError> {
+        for source in self.sources.values_mut() {
+            source.close(&mut self.ctx)?;
+        }
+        Ok(())
+    }
+}
+
+/// Header names on dead-letter records.
+pub mod dead_letter_headers {
+    /// `deserialization` or `processing`.
+    pub const ERROR_KIND: &str = "streamlib.error.kind";
+    /// The error message.
+    pub const ERROR_MESSAGE: &str = "streamlib.error.message";
+    /// Topic the record was read from.
+    pub const SOURCE_TOPIC: &str = "streamlib.source.topic";
+    /// Partition it was read from.
+    pub const SOURCE_PARTITION: &str = "streamlib.source.partition";
+    /// Offset it was read at.
+    pub const SOURCE_OFFSET: &str = "streamlib.source.offset";
+    /// Its Kafka timestamp.
+    pub const SOURCE_TIMESTAMP: &str = "streamlib.source.timestamp";
+}
+
+fn dead_letter(raw: &RawRecord, topic: &str, kind: &str, error: &ProcessError) -> RawRecord {
+    use dead_letter_headers as h;
+    let mut headers = raw.headers.clone();
+    headers.extend([
+        (h::ERROR_KIND.to_string(), kind.as_bytes().to_vec()),
+        (h::ERROR_MESSAGE.to_string(), error.to_string().into_bytes()),
+        (h::SOURCE_TOPIC.to_string(), raw.topic.as_bytes().to_vec()),
+        (
+            h::SOURCE_PARTITION.to_string(),
+            raw.partition.unwrap_or(-1).to_string().into_bytes(),
+        ),
+        (
+            h::SOURCE_OFFSET.to_string(),
+            raw.offset.to_string().into_bytes(),
+        ),
+        (
+            h::SOURCE_TIMESTAMP.to_string(),
+            raw.timestamp.to_string().into_bytes(),
+        ),
+    ]);
+    RawRecord {
+        topic: Arc::from(topic),
+        partition: None,
+        offset: -1,
+        key: raw.key.clone(),
+        value: raw.value.clone(),
+        timestamp: raw.timestamp,
+        headers,
+    }
+}

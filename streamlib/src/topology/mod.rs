@@ -1,0 +1,212 @@
+//! The DSL: build a [`Topology`] from streams and tables.
+//!
+//! ```
+//! use streamlib::prelude::*;
+//!
+//! let builder = StreamsBuilder::new();
+//! builder
+//!     .stream("words", StringSerde, StringSerde)
+//!     .filter(|_, word| !word.is_empty())
+//!     .map_values(|word| word.to_uppercase())
+//!     .to("shouted", StringSerde, StringSerde);
+//! let topology = builder.build();
+//! assert!(topology.describe().contains("Source: KSTREAM-SOURCE-0000000000 (topics: [words])"));
+//! ```
+
+mod builder;
+mod describe;
+pub(crate) mod graph;
+mod grouped;
+mod kstream;
+mod ktable;
+mod late;
+mod session_aggregate;
+mod sliding_aggregate;
+mod stateless;
+mod time_window_aggregate;
+pub mod windowed;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use builder::StreamsBuilder;
+pub use graph::Data;
+pub use grouped::{KGroupedStream, Materialized};
+pub use kstream::{KStream, Predicate};
+pub use ktable::KTable;
+pub use windowed::{
+    SessionWindowedKStream, SlidingWindowedKStream, TimeWindowedKStream, WindowDefinition,
+    WindowedKStream,
+};
+
+use crate::processor::node::SourceNode;
+use graph::{Graph, NodeKind, TopicName};
+
+/// The kind of a state store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// Plain key-value store.
+    KeyValue,
+    /// Window store (key, window start) → value.
+    Window,
+    /// Session store (key, start, end) → value.
+    Session,
+    /// Key-value store whose entries expire `ttl` after they were written (stream time).
+    Ttl {
+        /// Time to live.
+        ttl: Duration,
+    },
+}
+
+/// Where a store keeps its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StoreBackend {
+    /// RocksDB under the state directory (in memory when the host has no state directory).
+    #[default]
+    RocksDb,
+    /// In memory; restored from the changelog when a task opens.
+    InMemory,
+}
+
+/// A named state store of a topology.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreSpec {
+    /// Unique name; the changelog topic is `<application.id>-<name>-changelog`.
+    pub name: String,
+    /// Kind of store.
+    pub kind: StoreKind,
+    /// Backend.
+    pub backend: StoreBackend,
+    /// Whether writes are logged to a changelog topic.
+    pub logged: bool,
+}
+
+impl StoreSpec {
+    /// A logged RocksDB store.
+    pub fn new(name: impl Into<String>, kind: StoreKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            backend: StoreBackend::RocksDb,
+            logged: true,
+        }
+    }
+
+    /// The same store kept in memory.
+    pub fn in_memory(mut self) -> Self {
+        self.backend = StoreBackend::InMemory;
+        self
+    }
+
+    /// The same store without a changelog.
+    pub fn without_logging(mut self) -> Self {
+        self.logged = false;
+        self
+    }
+}
+
+/// An internal topic the hosts create: repartition topics and changelogs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternalTopic {
+    /// Name without the `<application.id>-` prefix.
+    pub name: String,
+    /// Whether it is a changelog (compacted) or a repartition topic.
+    pub kind: InternalTopicKind,
+}
+
+/// Kinds of internal topics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InternalTopicKind {
+    /// Re-keyed records on their way to an aggregation.
+    Repartition,
+    /// Changelog of a key-value store (`cleanup.policy=compact`).
+    Changelog,
+    /// Changelog of a window or session store (`compact,delete` with retention).
+    WindowedChangelog,
+}
+
+/// A built, immutable processing graph; hosts run one task of it per input partition.
+pub struct Topology {
+    graph: Arc<Graph>,
+    stores: Vec<StoreSpec>,
+    repartition_topics: Vec<String>,
+    wall_clock_lag: Option<i64>,
+}
+
+impl Topology {
+    /// The stores every task opens.
+    pub fn stores(&self) -> &[StoreSpec] {
+        &self.stores
+    }
+
+    /// User topics read by the topology.
+    pub fn source_topics(&self) -> Vec<String> {
+        self.topics(|kind| match kind {
+            NodeKind::Source {
+                topic: TopicName::External(t),
+            } => Some(t.clone()),
+            _ => None,
+        })
+    }
+
+    /// User topics written by the topology.
+    pub fn sink_topics(&self) -> Vec<String> {
+        self.topics(|kind| match kind {
+            NodeKind::Sink {
+                topic: TopicName::External(t),
+            } => Some(t.clone()),
+            _ => None,
+        })
+    }
+
+    fn topics(&self, pick: impl Fn(&NodeKind) -> Option<String>) -> Vec<String> {
+        let mut topics: Vec<String> = self
+            .graph
+            .nodes
+            .iter()
+            .filter_map(|n| pick(&n.kind))
+            .collect();
+        topics.sort();
+        topics.dedup();
+        topics
+    }
+
+    /// Internal topics (without the application-id prefix) the hosts must create.
+    pub fn internal_topics(&self) -> Vec<InternalTopic> {
+        let repartition = self.repartition_topics.iter().map(|name| InternalTopic {
+            name: name.clone(),
+            kind: InternalTopicKind::Repartition,
+        });
+        let changelogs = self
+            .stores
+            .iter()
+            .filter(|s| s.logged)
+            .map(|s| InternalTopic {
+                name: format!("{}-changelog", s.name),
+                kind: match s.kind {
+                    StoreKind::Window | StoreKind::Session => InternalTopicKind::WindowedChangelog,
+                    StoreKind::KeyValue | StoreKind::Ttl { .. } => InternalTopicKind::Changelog,
+                },
+            });
+        repartition.chain(changelogs).collect()
+    }
+
+    /// How far behind the wall clock stream time is advanced on wall-clock ticks, when the
+    /// topology opted in ([`StreamsBuilder::advance_stream_time_with_wall_clock`]).
+    pub fn wall_clock_lag(&self) -> Option<i64> {
+        self.wall_clock_lag
+    }
+
+    /// A human-readable listing of sources, processors, stores, sinks and internal topics.
+    pub fn describe(&self) -> String {
+        describe::describe(&self.graph, &self.stores, &self.internal_topics())
+    }
+
+    pub(crate) fn instantiate(
+        &self,
+        application_id: &str,
+    ) -> HashMap<Arc<str>, Box<dyn SourceNode>> {
+        self.graph.instantiate(application_id)
+    }
+}
