@@ -105,3 +105,51 @@ pub enum ErrorAction {
     /// on.
     DeadLetter,
 }
+
+/// Why a Kafka Streams application could not start or stopped.
+#[derive(Debug, Error)]
+pub enum StreamsError {
+    /// The configuration is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Input topics the topology reads do not exist.
+    #[error(
+        "input topic(s) {0:?} do not exist; create them (with the same partition count) before \
+         starting the application"
+    )]
+    MissingSourceTopics(Vec<String>),
+    /// Co-partitioned inputs have different partition counts.
+    #[error("input topics must have the same number of partitions, found {0:?}")]
+    PartitionCountMismatch(Vec<(String, i32)>),
+    /// A Kafka client call failed.
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What was being done.
+        context: String,
+        /// The client's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// A record failed and its handler says fail.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// A topology could not be instantiated.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// A state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The processing thread panicked.
+    #[error("the stream thread panicked")]
+    ThreadPanicked,
+}
+
+impl StreamsError {
+    /// A closure wrapping a Kafka error with what was being done.
+    pub fn kafka(
+        context: impl Into<String>,
+    ) -> impl FnOnce(rdkafka::error::KafkaError) -> StreamsError {
+        let context = context.into();
+        move |source| StreamsError::Kafka { context, source }
+    }
+}

@@ -4,7 +4,7 @@
 //!
 //! Build a [`topology::Topology`] with the DSL ([`topology::StreamsBuilder`]) or the
 //! [`processor::Processor`] API, test it with [`testing::TopologyTestDriver`], and run it on
-//! Kafka (runtime: planned, issue 4).
+//! Kafka with [`runtime::KafkaStreams`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -38,6 +38,7 @@ pub mod error;
 pub mod partition;
 pub mod processor;
 pub mod record;
+pub mod runtime;
 pub mod serdes;
 pub mod state;
 pub(crate) mod task;

@@ -4,36 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::util::Timeout;
-use streamlib::testing::{kafka_bootstrap, unique_topic};
+use streamlib::testing::{consume_until, create_topic, kafka_bootstrap, unique_topic};
 
 const PARTITIONS: i32 = 3;
-
-fn create_topic(bootstrap: &str, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin client");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let results = rt
-        .block_on(admin.create_topics(
-            &[NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        ))
-        .expect("create_topics request");
-    for result in results {
-        result.expect("topic created");
-    }
-}
+const WAIT: Duration = Duration::from_secs(60);
 
 fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> ThreadedProducer<DefaultProducerContext> {
     let mut config = ClientConfig::new();
@@ -54,33 +30,23 @@ fn consume(
     isolation: &str,
     expected: usize,
 ) -> Vec<(i32, String, String)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique_topic("kafka-broker-test-group"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", isolation)
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut out = Vec::new();
-    while out.len() < expected && std::time::Instant::now() < deadline {
-        if let Some(msg) = consumer.poll(Timeout::After(Duration::from_millis(200))) {
-            let msg = msg.expect("consume");
-            let key = String::from_utf8(msg.key().expect("key").to_vec()).expect("utf8 key");
-            let value = String::from_utf8(msg.payload().expect("value").to_vec()).expect("utf8");
-            out.push((msg.partition(), key, value));
-        }
-    }
-    out
+    consume_until(bootstrap, topic, isolation, WAIT, |got| {
+        got.len() >= expected
+    })
+    .into_iter()
+    .map(|c| {
+        let key = String::from_utf8(c.key).expect("utf8 key");
+        let value = String::from_utf8(c.value.expect("value")).expect("utf8 value");
+        (c.partition, key, value)
+    })
+    .collect()
 }
 
 #[test]
 fn produced_records_are_consumed_in_partition_order() {
     let bootstrap = kafka_bootstrap();
     let topic = unique_topic("roundtrip");
-    create_topic(&bootstrap, &topic);
+    create_topic(&bootstrap, &topic, PARTITIONS);
 
     let producer = producer(&bootstrap, &[]);
     let n = 300;
@@ -119,7 +85,7 @@ fn produced_records_are_consumed_in_partition_order() {
 fn read_committed_hides_aborted_transactions() {
     let bootstrap = kafka_bootstrap();
     let topic = unique_topic("transactions");
-    create_topic(&bootstrap, &topic);
+    create_topic(&bootstrap, &topic, PARTITIONS);
     let txn_id = unique_topic("txn");
     let producer = producer(&bootstrap, &[("transactional.id", &txn_id)]);
     let timeout = Duration::from_secs(30);

@@ -1,0 +1,96 @@
+//! Configuration of a Kafka Streams application.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+
+use crate::task::ErrorHandlers;
+
+/// Delivery guarantee of processing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ProcessingGuarantee {
+    /// Outputs and changelogs are acknowledged before input offsets are committed; after a
+    /// crash some inputs are processed again.
+    #[default]
+    AtLeastOnce,
+    /// Outputs, changelog records and input offsets commit in one Kafka transaction; readers
+    /// using `read_committed` see each input's effects exactly once.
+    ExactlyOnceV2,
+}
+
+impl ProcessingGuarantee {
+    /// Parses `at_least_once` or `exactly_once_v2`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "at_least_once" => Some(Self::AtLeastOnce),
+            "exactly_once_v2" => Some(Self::ExactlyOnceV2),
+            _ => None,
+        }
+    }
+}
+
+/// Everything a [`super::KafkaStreams`] instance needs.
+#[derive(Clone, Debug)]
+pub struct StreamsConfig {
+    /// Consumer group, prefix of internal topics and of the state directory.
+    pub application_id: String,
+    /// Kafka bootstrap servers.
+    pub bootstrap_servers: String,
+    /// Root of persistent stores: `<state_dir>/<application_id>/<task>/<store>`.
+    pub state_dir: PathBuf,
+    /// At-least-once or exactly-once.
+    pub processing_guarantee: ProcessingGuarantee,
+    /// How often offsets (and transactions) commit; defaults to 30 s (at-least-once) or
+    /// 100 ms (exactly-once).
+    pub commit_interval: Option<Duration>,
+    /// Bytes of block cache and write buffers shared by every RocksDB store of the process.
+    pub store_memory_bytes: usize,
+    /// Replication factor of internal topics (`-1`: the broker's default).
+    pub replication_factor: i32,
+    /// What happens to records that fail.
+    pub handlers: ErrorHandlers,
+    /// Extra librdkafka properties for every client (SASL/SSL, timeouts, …); they win over the
+    /// defaults set here.
+    pub client_properties: BTreeMap<String, String>,
+}
+
+impl StreamsConfig {
+    /// A configuration with defaults for everything but the id and the servers.
+    pub fn new(application_id: &str, bootstrap_servers: &str) -> Self {
+        Self {
+            application_id: application_id.to_string(),
+            bootstrap_servers: bootstrap_servers.to_string(),
+            state_dir: std::env::temp_dir().join("streamlib"),
+            processing_guarantee: ProcessingGuarantee::AtLeastOnce,
+            commit_interval: None,
+            store_memory_bytes: 128 << 20,
+            replication_factor: -1,
+            handlers: ErrorHandlers::default(),
+            client_properties: BTreeMap::new(),
+        }
+    }
+
+    /// The commit interval in effect.
+    pub fn effective_commit_interval(&self) -> Duration {
+        self.commit_interval
+            .unwrap_or(match self.processing_guarantee {
+                ProcessingGuarantee::AtLeastOnce => Duration::from_secs(30),
+                ProcessingGuarantee::ExactlyOnceV2 => Duration::from_millis(100),
+            })
+    }
+
+    /// Base client configuration: servers plus the pass-through properties.
+    pub(crate) fn client(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        for (k, v) in defaults {
+            config.set(*k, *v);
+        }
+        for (k, v) in &self.client_properties {
+            config.set(k, v);
+        }
+        config
+    }
+}

@@ -1,0 +1,98 @@
+//! Restoring a task's stores from their changelog topics, starting after the checkpoint.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::error::StreamsError;
+use crate::state::RestoreRecord;
+use crate::task::Task;
+use crate::topology::StoreSpec;
+
+use super::StreamsConfig;
+
+const BATCH: usize = 1_000;
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Replays `<app>-<store>-changelog` partition `partition` into each logged store of `task`,
+/// from the store's checkpoint + 1 to the end. Returns the number of records applied.
+pub(crate) fn restore_task(
+    task: &mut Task,
+    partition: i32,
+    stores: &[StoreSpec],
+    config: &StreamsConfig,
+) -> Result<u64, StreamsError> {
+    let consumer: BaseConsumer = config
+        .client(&[
+            ("group.id", &format!("{}-restore", config.application_id)),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", "read_committed"),
+        ])
+        .create()
+        .map_err(StreamsError::kafka("creating the restore consumer"))?;
+    let mut restored = 0;
+    for spec in stores.iter().filter(|s| s.logged) {
+        let topic = format!("{}-{}-changelog", config.application_id, spec.name);
+        let Some(store) = task.stores().get_mut(&spec.name) else {
+            continue;
+        };
+        let store = store.as_state_store();
+        let (low, high) = consumer
+            .fetch_watermarks(&topic, partition, TIMEOUT)
+            .map_err(StreamsError::kafka(format!(
+                "reading watermarks of {topic}"
+            )))?;
+        let start = store.checkpoint().map_or(low, |c| (c + 1).max(low));
+        if start >= high {
+            continue;
+        }
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(&topic, partition, Offset::Offset(start))
+            .map_err(StreamsError::kafka("assigning a changelog partition"))?;
+        consumer
+            .assign(&assignment)
+            .map_err(StreamsError::kafka("assigning a changelog partition"))?;
+        tracing::info!(%topic, partition, from = start, to = high, "restoring");
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let position = consumer
+                .position()
+                .ok()
+                .and_then(|p| p.find_partition(&topic, partition).map(|e| e.offset()));
+            if matches!(position, Some(Offset::Offset(o)) if o >= high) {
+                break;
+            }
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    batch.push(RestoreRecord {
+                        offset: message.offset(),
+                        key: message.key().unwrap_or_default().to_vec(),
+                        value: message.payload().map(<[u8]>::to_vec),
+                    });
+                    if batch.len() >= BATCH {
+                        restored += batch.len() as u64;
+                        store.restore(&batch)?;
+                        batch.clear();
+                    }
+                }
+                Some(Err(error)) => {
+                    return Err(StreamsError::kafka(format!("restoring from {topic}"))(
+                        error,
+                    ))
+                }
+                None => {}
+            }
+        }
+        if !batch.is_empty() {
+            restored += batch.len() as u64;
+            store.restore(&batch)?;
+        }
+        consumer
+            .unassign()
+            .map_err(StreamsError::kafka("releasing a changelog partition"))?;
+    }
+    Ok(restored)
+}

@@ -1,0 +1,400 @@
+//! The tasks of one instance, their production and their commits.
+//!
+//! Commit protocol (see docs/DECISIONS.md, ADR-017):
+//! - at-least-once: flush the producer (outputs and changelog acknowledged) → commit every store
+//!   with its changelog checkpoint → commit input offsets;
+//! - exactly-once v2: `send_offsets_to_transaction` → `commit_transaction` → commit every store
+//!   with its checkpoint → begin the next transaction. Stores keep uncommitted writes in memory,
+//!   so a crash leaves local state at the last commit, and restore replays only the changelog
+//!   records after the checkpoint.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::error::StreamsError;
+use crate::record::RawRecord;
+use crate::state::ChangelogEntry;
+use crate::task::{StoreLocation, Task};
+use crate::topology::Topology;
+
+use super::producer::DeliveryTracker;
+use super::restore::restore_task;
+use super::{ProcessingGuarantee, StreamsConfig};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Counters of one instance, readable while it runs.
+#[derive(Debug, Default)]
+pub struct RuntimeMetrics {
+    /// Records consumed from input and repartition topics.
+    pub consumed: AtomicU64,
+    /// Records produced (outputs, repartition records, changelog records, dead letters).
+    pub produced: AtomicU64,
+    /// Changelog records applied while restoring.
+    pub restored: AtomicU64,
+    /// Commits completed.
+    pub commits: AtomicU64,
+    /// Sum of commit durations in microseconds.
+    pub commit_micros: AtomicU64,
+    /// Tasks currently assigned.
+    pub tasks: AtomicU64,
+}
+
+pub(crate) struct TaskManager {
+    topology: Arc<Topology>,
+    config: StreamsConfig,
+    location: StoreLocation,
+    producer: ThreadedProducer<DeliveryTracker>,
+    tracker: DeliveryTracker,
+    tasks: BTreeMap<i32, Task>,
+    /// Next offset to commit per input partition, since the last commit.
+    pending: HashMap<(String, i32), i64>,
+    last_commit: Instant,
+    metrics: Arc<RuntimeMetrics>,
+}
+
+fn to_raw(message: &BorrowedMessage<'_>) -> RawRecord {
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|Header { key, value }| (key.to_string(), value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    RawRecord {
+        topic: Arc::from(message.topic()),
+        partition: Some(message.partition()),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        timestamp: message.timestamp().to_millis().unwrap_or_default(),
+        headers,
+    }
+}
+
+impl TaskManager {
+    pub(crate) fn new(
+        topology: Arc<Topology>,
+        config: StreamsConfig,
+        location: StoreLocation,
+        metrics: Arc<RuntimeMetrics>,
+    ) -> Result<Self, StreamsError> {
+        let tracker = DeliveryTracker::default();
+        let mut defaults = vec![
+            ("enable.idempotence", "true".to_string()),
+            ("acks", "all".to_string()),
+            // Kafka's Java partitioner, so keys land where Kafka Streams would put them.
+            ("partitioner", "murmur2_random".to_string()),
+            ("linger.ms", "5".to_string()),
+        ];
+        if config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2 {
+            defaults.push((
+                "transactional.id",
+                format!("{}-{}", config.application_id, instance_id()),
+            ));
+            defaults.push(("transaction.timeout.ms", "10000".to_string()));
+        }
+        let defaults: Vec<(&str, &str)> = defaults.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let producer: ThreadedProducer<DeliveryTracker> = config
+            .client(&defaults)
+            .create_with_context(tracker.clone())
+            .map_err(StreamsError::kafka("creating the producer"))?;
+        if config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2 {
+            producer
+                .init_transactions(TIMEOUT)
+                .map_err(StreamsError::kafka("initializing transactions"))?;
+            producer
+                .begin_transaction()
+                .map_err(StreamsError::kafka("beginning a transaction"))?;
+        }
+        Ok(Self {
+            topology,
+            config,
+            location,
+            producer,
+            tracker,
+            tasks: BTreeMap::new(),
+            pending: HashMap::new(),
+            last_commit: Instant::now(),
+            metrics,
+        })
+    }
+
+    pub(crate) fn partitions(&self) -> Vec<i32> {
+        self.tasks.keys().copied().collect()
+    }
+
+    /// Creates, restores and initializes the task of each newly assigned partition.
+    pub(crate) fn assign(
+        &mut self,
+        partitions: impl IntoIterator<Item = i32>,
+    ) -> Result<(), StreamsError> {
+        for partition in partitions {
+            if self.tasks.contains_key(&partition) {
+                continue;
+            }
+            let mut task = Task::new(
+                &self.topology,
+                &self.config.application_id,
+                partition,
+                &self.location,
+                self.config.handlers.clone(),
+                wall_clock_ms(),
+            )?;
+            let restored =
+                restore_task(&mut task, partition, self.topology.stores(), &self.config)?;
+            self.metrics.restored.fetch_add(restored, Ordering::Relaxed);
+            tracing::info!(partition, restored, "task ready");
+            task.init()?;
+            self.tasks.insert(partition, task);
+            self.ship(partition)?;
+        }
+        self.metrics
+            .tasks
+            .store(self.tasks.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Commits, then closes the tasks of revoked partitions.
+    pub(crate) fn revoke<C: ConsumerContext>(
+        &mut self,
+        partitions: impl IntoIterator<Item = i32>,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        self.commit(consumer)?;
+        for partition in partitions {
+            if let Some(mut task) = self.tasks.remove(&partition) {
+                task.close()?;
+                tracing::info!(partition, "task closed");
+            }
+        }
+        self.metrics
+            .tasks
+            .store(self.tasks.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Processes one consumed record and sends what it produced.
+    pub(crate) fn process(&mut self, message: &BorrowedMessage<'_>) -> Result<(), StreamsError> {
+        let partition = message.partition();
+        let Some(task) = self.tasks.get_mut(&partition) else {
+            tracing::warn!(
+                partition,
+                "record for a partition without a task; it will be read again"
+            );
+            return Ok(());
+        };
+        self.metrics.consumed.fetch_add(1, Ordering::Relaxed);
+        task.process(&to_raw(message))?;
+        self.pending.insert(
+            (message.topic().to_string(), partition),
+            message.offset() + 1,
+        );
+        self.ship(partition)
+    }
+
+    /// Moves every task's wall clock to now (wall-clock punctuators, idle-window closing).
+    pub(crate) fn punctuate(&mut self) -> Result<(), StreamsError> {
+        let now = wall_clock_ms();
+        let partitions: Vec<i32> = self.tasks.keys().copied().collect();
+        for partition in partitions {
+            if let Some(task) = self.tasks.get_mut(&partition) {
+                task.advance_wall_clock(now)?;
+            }
+            self.ship(partition)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a task's outputs and its stores' changelog records.
+    fn ship(&mut self, partition: i32) -> Result<(), StreamsError> {
+        let Some(task) = self.tasks.get_mut(&partition) else {
+            return Ok(());
+        };
+        let outputs = task.take_outputs();
+        let mut changelog: Vec<(String, Vec<ChangelogEntry>)> = Vec::new();
+        for (name, store) in task.stores().iter_mut() {
+            let entries = store.as_state_store().take_changelog();
+            if !entries.is_empty() {
+                changelog.push((
+                    format!("{}-{name}-changelog", self.config.application_id),
+                    entries,
+                ));
+            }
+        }
+        for record in outputs {
+            let mut headers = OwnedHeaders::new();
+            for (key, value) in &record.headers {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(value),
+                });
+            }
+            let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&record.topic)
+                .timestamp(record.timestamp)
+                .headers(headers);
+            if let Some(key) = &record.key {
+                base = base.key(key);
+            }
+            if let Some(value) = &record.value {
+                base = base.payload(value);
+            }
+            if let Some(p) = record.partition {
+                base = base.partition(p);
+            }
+            self.send(base)?;
+        }
+        for (topic, entries) in &changelog {
+            for entry in entries {
+                let mut base: BaseRecord<'_, [u8], [u8]> =
+                    BaseRecord::to(topic).partition(partition).key(&entry.key);
+                if let Some(value) = &entry.value {
+                    base = base.payload(value);
+                }
+                self.send(base)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), StreamsError> {
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => {
+                    self.metrics.produced.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    // The queue drains as the broker acknowledges; wait for some of it.
+                    let _ = self.producer.flush(Duration::from_millis(100));
+                }
+                Err((error, _)) => return Err(StreamsError::kafka("producing")(error)),
+            }
+        }
+    }
+
+    /// Commits when the commit interval has passed.
+    pub(crate) fn maybe_commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        if self.last_commit.elapsed() >= self.config.effective_commit_interval() {
+            self.commit(consumer)?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything processed so far durable, in the order of the module doc.
+    pub(crate) fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        let started = Instant::now();
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.pending {
+            offsets
+                .add_partition_offset(topic, *partition, Offset::Offset(*next))
+                .map_err(StreamsError::kafka("building the offsets to commit"))?;
+        }
+        match self.config.processing_guarantee {
+            ProcessingGuarantee::AtLeastOnce => {
+                self.producer
+                    .flush(TIMEOUT)
+                    .map_err(StreamsError::kafka("flushing the producer"))?;
+                self.check_deliveries()?;
+                self.commit_stores()?;
+                if offsets.count() > 0 {
+                    consumer
+                        .commit(&offsets, CommitMode::Sync)
+                        .map_err(StreamsError::kafka("committing offsets"))?;
+                }
+            }
+            ProcessingGuarantee::ExactlyOnceV2 => {
+                if offsets.count() > 0 {
+                    let group = consumer.group_metadata().ok_or_else(|| {
+                        StreamsError::Config("consumer has no group metadata".into())
+                    })?;
+                    self.producer
+                        .send_offsets_to_transaction(&offsets, &group, TIMEOUT)
+                        .map_err(StreamsError::kafka("adding offsets to the transaction"))?;
+                }
+                self.producer
+                    .commit_transaction(TIMEOUT)
+                    .map_err(StreamsError::kafka("committing the transaction"))?;
+                self.check_deliveries()?;
+                self.commit_stores()?;
+                self.producer
+                    .begin_transaction()
+                    .map_err(StreamsError::kafka("beginning a transaction"))?;
+            }
+        }
+        self.pending.clear();
+        self.last_commit = Instant::now();
+        self.metrics.commits.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .commit_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn check_deliveries(&self) -> Result<(), StreamsError> {
+        match self.tracker.take_error() {
+            Some(error) => Err(StreamsError::kafka("delivering records")(error)),
+            None => Ok(()),
+        }
+    }
+
+    /// Commits every store with the offset of its last acknowledged changelog record.
+    fn commit_stores(&mut self) -> Result<(), StreamsError> {
+        let app = &self.config.application_id;
+        for (partition, task) in &mut self.tasks {
+            for (name, store) in task.stores().iter_mut() {
+                let store = store.as_state_store();
+                let acked = self
+                    .tracker
+                    .acked_offset(&format!("{app}-{name}-changelog"), *partition);
+                let checkpoint = match (acked, store.checkpoint()) {
+                    (Some(a), Some(c)) => Some(a.max(c)),
+                    (a, c) => a.or(c),
+                };
+                store.commit(checkpoint)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits and closes every task (clean shutdown).
+    pub(crate) fn shutdown<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        let partitions = self.partitions();
+        self.revoke(partitions, consumer)
+    }
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Identifies this process among the instances of an application.
+fn instance_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{}-{nanos:x}", std::process::id())
+}

@@ -1,0 +1,129 @@
+//! Small, blocking helpers for integration tests against a real broker: create topics,
+//! produce, consume until a condition holds.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+
+use super::unique_topic;
+
+/// A record read back from Kafka.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Consumed {
+    /// Partition it was read from.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Key bytes (empty for a null key).
+    pub key: Vec<u8>,
+    /// Value bytes (`None` for a tombstone).
+    pub value: Option<Vec<u8>>,
+    /// Kafka timestamp.
+    pub timestamp: i64,
+    /// Headers as `(name, value)`.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Creates `topic` with `partitions` partitions (replication factor: broker default).
+///
+/// # Panics
+/// Panics when the broker refuses; tests should fail loudly.
+pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let results = runtime
+        .block_on(admin.create_topics(
+            &[NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(-1),
+            )],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        ))
+        .expect("create_topics request");
+    for result in results {
+        result.expect("topic created");
+    }
+}
+
+/// Produces `(key, value, timestamp)` records with Kafka's default (murmur2) partitioner and
+/// waits until all are acknowledged.
+///
+/// # Panics
+/// Panics when a record cannot be produced.
+pub fn produce(bootstrap: &str, topic: &str, records: &[(Vec<u8>, Vec<u8>, i64)]) {
+    let producer: ThreadedProducer<_> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("partitioner", "murmur2_random")
+        .create()
+        .expect("producer");
+    for (key, value, ts) in records {
+        let mut record = BaseRecord::to(topic).key(key).payload(value).timestamp(*ts);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    producer.flush(Duration::from_millis(100)).ok();
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// Reads `topic` from the beginning with a fresh group until `done(records so far)` holds or
+/// `timeout` passes; returns what was read.
+pub fn consume_until(
+    bootstrap: &str,
+    topic: &str,
+    isolation: &str,
+    timeout: Duration,
+    done: impl Fn(&[Consumed]) -> bool,
+) -> Vec<Consumed> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_topic("test-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    while !done(&out) && Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.expect("consume");
+            let headers = message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| (x.key.to_string(), x.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Consumed {
+                partition: message.partition(),
+                offset: message.offset(),
+                key: message.key().unwrap_or_default().to_vec(),
+                value: message.payload().map(<[u8]>::to_vec),
+                timestamp: message.timestamp().to_millis().unwrap_or_default(),
+                headers,
+            });
+        }
+    }
+    out
+}

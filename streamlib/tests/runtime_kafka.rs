@@ -1,0 +1,343 @@
+//! The Kafka runtime on the real broker: end-to-end aggregation under both guarantees,
+//! restore from the checkpoint, full restore, poison pills, scale-out, and start-up errors.
+//! Needs `KAFKA_BOOTSTRAP` (see `scripts/test`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use streamlib::error::StreamsError;
+use streamlib::prelude::*;
+use streamlib::runtime::{KafkaStreams, ProcessingGuarantee, StreamsConfig};
+use streamlib::testing::{consume_until, create_topic, kafka_bootstrap, produce, unique_topic};
+use streamlib::{dead_letter_headers, ErrorHandlers};
+
+const WAIT: Duration = Duration::from_secs(90);
+const PARTITIONS: i32 = 4;
+
+struct Names {
+    app: String,
+    input: String,
+    output: String,
+}
+
+fn names(prefix: &str) -> Names {
+    Names {
+        app: unique_topic(prefix),
+        input: unique_topic(&format!("{prefix}-in")),
+        output: unique_topic(&format!("{prefix}-out")),
+    }
+}
+
+/// Creates the input with `partitions` partitions and a one-partition output topic.
+fn create_topics(n: &Names, partitions: i32) {
+    create_topic(&kafka_bootstrap(), &n.input, partitions);
+    create_topic(&kafka_bootstrap(), &n.output, 1);
+}
+
+/// Per-key running count of the input, written to the output.
+fn counting_topology(n: &Names) -> Topology {
+    let b = StreamsBuilder::new();
+    b.stream(&n.input, StringSerde, StringSerde)
+        .group_by_key(StringSerde, StringSerde)
+        .count("counts")
+        .to_stream()
+        .to(&n.output, StringSerde, I64Serde);
+    b.build()
+}
+
+fn config(n: &Names, state_dir: &Path, guarantee: ProcessingGuarantee) -> StreamsConfig {
+    let mut config = StreamsConfig::new(&n.app, &kafka_bootstrap());
+    config.state_dir = state_dir.to_path_buf();
+    config.processing_guarantee = guarantee;
+    config.commit_interval = Some(Duration::from_millis(100));
+    config
+}
+
+fn records(keys: usize, per_key: usize, value: &str) -> Vec<(Vec<u8>, Vec<u8>, i64)> {
+    (0..keys * per_key)
+        .map(|i| {
+            (
+                format!("key-{}", i % keys).into_bytes(),
+                value.as_bytes().to_vec(),
+                1_000 + i as i64,
+            )
+        })
+        .collect()
+}
+
+/// Latest count per key in the output, once every key reached `expected`.
+fn final_counts(output: &str, keys: usize, expected: i64) -> BTreeMap<String, i64> {
+    let latest = |got: &[streamlib::testing::Consumed]| {
+        let mut map = BTreeMap::new();
+        for c in got {
+            let value = c
+                .value
+                .as_deref()
+                .map(|v| i64::from_be_bytes(v.try_into().expect("8 bytes")));
+            map.insert(
+                String::from_utf8(c.key.clone()).expect("utf8"),
+                value.unwrap_or(-1),
+            );
+        }
+        map
+    };
+    let got = consume_until(&kafka_bootstrap(), output, "read_committed", WAIT, |got| {
+        let map = latest(got);
+        map.len() == keys && map.values().all(|v| *v >= expected)
+    });
+    latest(&got)
+}
+
+fn wait_for(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run_counting(guarantee: ProcessingGuarantee) {
+    let n = names("count");
+    create_topics(&n, PARTITIONS);
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = KafkaStreams::new(counting_topology(&n), config(&n, dir.path(), guarantee));
+    app.start().unwrap();
+    produce(&kafka_bootstrap(), &n.input, &records(10, 20, "x"));
+    let counts = final_counts(&n.output, 10, 20);
+    assert!(counts.values().all(|c| *c == 20), "{counts:?}");
+    assert!(app.is_running());
+    app.close().unwrap();
+}
+
+#[test]
+fn aggregation_end_to_end_at_least_once() {
+    run_counting(ProcessingGuarantee::AtLeastOnce);
+}
+
+#[test]
+fn aggregation_end_to_end_exactly_once() {
+    run_counting(ProcessingGuarantee::ExactlyOnceV2);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn restore_replays_only_what_the_checkpoint_has_not_seen() {
+    let n = names("restore");
+    create_topics(&n, PARTITIONS);
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = tempfile::tempdir().unwrap();
+    let guarantee = ProcessingGuarantee::ExactlyOnceV2;
+
+    // Run 1: 100 records; a clean close checkpoints every store.
+    let mut app = KafkaStreams::new(counting_topology(&n), config(&n, dir.path(), guarantee));
+    app.start().unwrap();
+    produce(&kafka_bootstrap(), &n.input, &records(10, 10, "x"));
+    final_counts(&n.output, 10, 10);
+    app.close().unwrap();
+    drop(app);
+    copy_dir(dir.path(), &snapshot.path().join("state"));
+
+    // Run 2 restores nothing (checkpoint = end of changelog), then counts 50 more.
+    let mut app = KafkaStreams::new(counting_topology(&n), config(&n, dir.path(), guarantee));
+    app.start().unwrap();
+    produce(&kafka_bootstrap(), &n.input, &records(10, 5, "y"));
+    final_counts(&n.output, 10, 15);
+    assert_eq!(
+        app.metrics()
+            .restored
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    app.close().unwrap();
+    drop(app);
+
+    // Run 3 starts from run 1's state: exactly the 50 changelog records of run 2 are replayed.
+    let stale = snapshot.path().join("state");
+    let mut app = KafkaStreams::new(counting_topology(&n), config(&n, &stale, guarantee));
+    app.start().unwrap();
+    produce(&kafka_bootstrap(), &n.input, &records(10, 1, "z"));
+    let counts = final_counts(&n.output, 10, 16);
+    assert!(counts.values().all(|c| *c == 16), "{counts:?}");
+    assert_eq!(
+        app.metrics()
+            .restored
+            .load(std::sync::atomic::Ordering::Relaxed),
+        50
+    );
+    app.close().unwrap();
+    drop(app);
+
+    // Run 4 without any local state restores the whole changelog: 160 writes.
+    let empty = tempfile::tempdir().unwrap();
+    let mut app = KafkaStreams::new(counting_topology(&n), config(&n, empty.path(), guarantee));
+    app.start().unwrap();
+    produce(&kafka_bootstrap(), &n.input, &records(10, 1, "w"));
+    let counts = final_counts(&n.output, 10, 17);
+    assert!(counts.values().all(|c| *c == 17), "{counts:?}");
+    assert_eq!(
+        app.metrics()
+            .restored
+            .load(std::sync::atomic::Ordering::Relaxed),
+        160
+    );
+    app.close().unwrap();
+}
+
+#[test]
+fn poison_pill_goes_to_the_dead_letter_topic_and_processing_goes_on() {
+    let n = names("poison");
+    let dlq = unique_topic("poison-dlq");
+    create_topics(&n, 1);
+    create_topic(&kafka_bootstrap(), &dlq, 1);
+    let b = StreamsBuilder::new();
+    b.stream(&n.input, StringSerde, I64Serde)
+        .map_values(|v| v * 10)
+        .to(&n.output, StringSerde, I64Serde);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&n, dir.path(), ProcessingGuarantee::AtLeastOnce);
+    config.handlers = ErrorHandlers {
+        deserialization: ErrorAction::DeadLetter,
+        processing: ErrorAction::Fail,
+        dead_letter_topic: Some(dlq.clone()),
+    };
+    let mut app = KafkaStreams::new(b.build(), config);
+    app.start().unwrap();
+    produce(
+        &kafka_bootstrap(),
+        &n.input,
+        &[
+            (b"a".to_vec(), 1i64.to_be_bytes().to_vec(), 1),
+            (b"a".to_vec(), b"poison".to_vec(), 2),
+            (b"a".to_vec(), 2i64.to_be_bytes().to_vec(), 3),
+        ],
+    );
+    let out = consume_until(
+        &kafka_bootstrap(),
+        &n.output,
+        "read_committed",
+        WAIT,
+        |got| got.len() >= 2,
+    );
+    let values: Vec<i64> = out
+        .iter()
+        .map(|c| i64::from_be_bytes(c.value.as_deref().unwrap().try_into().unwrap()))
+        .collect();
+    assert_eq!(values, vec![10, 20]);
+    let dead = consume_until(&kafka_bootstrap(), &dlq, "read_committed", WAIT, |got| {
+        !got.is_empty()
+    });
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].value.as_deref(), Some(&b"poison"[..]));
+    let header = |name: &str| {
+        dead[0]
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        header(dead_letter_headers::ERROR_KIND),
+        Some(b"deserialization".to_vec())
+    );
+    assert_eq!(
+        header(dead_letter_headers::SOURCE_OFFSET),
+        Some(b"1".to_vec())
+    );
+    assert!(app.is_running());
+    app.close().unwrap();
+}
+
+#[test]
+fn instances_split_partitions_and_rebalance_without_loss() {
+    let n = names("scale");
+    create_topics(&n, PARTITIONS);
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let start = |i: usize| {
+        let mut app = KafkaStreams::new(
+            counting_topology(&n),
+            config(&n, dirs[i].path(), ProcessingGuarantee::ExactlyOnceV2),
+        );
+        app.start().unwrap();
+        app
+    };
+    let mut a = start(0);
+    let mut b = start(1);
+    wait_for("two instances to share the partitions", || {
+        let (pa, pb) = (a.assigned_partitions(), b.assigned_partitions());
+        !pa.is_empty()
+            && !pb.is_empty()
+            && pa.len() + pb.len() == PARTITIONS as usize
+            && pa.iter().all(|p| !pb.contains(p))
+    });
+    produce(&kafka_bootstrap(), &n.input, &records(20, 5, "1"));
+    final_counts(&n.output, 20, 5);
+
+    let mut c = start(2);
+    wait_for("the third instance to get partitions", || {
+        !c.assigned_partitions().is_empty()
+    });
+    produce(&kafka_bootstrap(), &n.input, &records(20, 5, "2"));
+    final_counts(&n.output, 20, 10);
+    c.close().unwrap();
+    wait_for("the partitions to return to two instances", || {
+        a.assigned_partitions().len() + b.assigned_partitions().len() == PARTITIONS as usize
+    });
+    produce(&kafka_bootstrap(), &n.input, &records(20, 5, "3"));
+    let counts = final_counts(&n.output, 20, 15);
+    assert!(
+        counts.values().all(|v| *v == 15),
+        "no loss, no double count: {counts:?}"
+    );
+    a.close().unwrap();
+    b.close().unwrap();
+}
+
+#[test]
+fn a_missing_input_topic_is_a_clear_error_at_start() {
+    let n = names("missing");
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = KafkaStreams::new(
+        counting_topology(&n),
+        config(&n, dir.path(), ProcessingGuarantee::AtLeastOnce),
+    );
+    let err = app.start().unwrap_err();
+    match &err {
+        StreamsError::MissingSourceTopics(topics) => assert_eq!(topics, &vec![n.input.clone()]),
+        other => panic!("unexpected error {other}"),
+    }
+    assert!(err.to_string().contains("do not exist"), "{err}");
+}
+
+#[test]
+fn inputs_with_different_partition_counts_are_refused() {
+    let n = names("copart");
+    let other = unique_topic("copart-other");
+    create_topic(&kafka_bootstrap(), &n.input, 2);
+    create_topic(&kafka_bootstrap(), &other, 3);
+    let b = StreamsBuilder::new();
+    let left = b.stream(&n.input, StringSerde, StringSerde);
+    left.merge(&b.stream(&other, StringSerde, StringSerde))
+        .to(&n.output, StringSerde, StringSerde);
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = KafkaStreams::new(
+        b.build(),
+        config(&n, dir.path(), ProcessingGuarantee::AtLeastOnce),
+    );
+    assert!(matches!(
+        app.start(),
+        Err(StreamsError::PartitionCountMismatch(_))
+    ));
+}
