@@ -30,6 +30,17 @@ pub struct TaskMetrics {
     pub dead_lettered: u64,
 }
 
+impl TaskMetrics {
+    /// Adds `other`'s counters to these.
+    pub fn add(&mut self, other: &TaskMetrics) {
+        self.consumed += other.consumed;
+        self.processed += other.processed;
+        self.late_dropped += other.late_dropped;
+        self.dropped += other.dropped;
+        self.dead_lettered += other.dead_lettered;
+    }
+}
+
 /// How a task treats records that fail.
 #[derive(Clone, Debug, Default)]
 pub struct ErrorHandlers {

@@ -341,3 +341,48 @@ fn inputs_with_different_partition_counts_are_refused() {
         Err(StreamsError::PartitionCountMismatch(_))
     ));
 }
+
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics port");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn prometheus_metrics_count_records_and_report_lag() {
+    let n = names("metrics");
+    create_topics(&n, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&n, dir.path(), ProcessingGuarantee::AtLeastOnce);
+    config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    let mut app = KafkaStreams::new(counting_topology(&n), config);
+    app.start().unwrap();
+    let addr = app.metrics_addr().expect("metrics port bound");
+    produce(&kafka_bootstrap(), &n.input, &records(4, 10, "x"));
+    final_counts(&n.output, 4, 10);
+    let consumed = format!(
+        "streamlib_records_consumed_total{{application_id=\"{}\"}} 40",
+        n.app
+    );
+    let lag = format!(
+        "streamlib_consumer_lag{{application_id=\"{}\",topic=\"{}\"",
+        n.app, n.input
+    );
+    wait_for("metrics to show the records and the lag", || {
+        let text = scrape(addr);
+        text.contains(&consumed) && text.contains(&lag)
+    });
+    let text = scrape(addr);
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert!(text.contains("streamlib_records_processed_total"), "{text}");
+    assert!(
+        text.contains("streamlib_commit_latency_seconds_count"),
+        "{text}"
+    );
+    app.close().unwrap();
+}

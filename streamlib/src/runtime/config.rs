@@ -51,6 +51,8 @@ pub struct StreamsConfig {
     pub replication_factor: i32,
     /// What happens to records that fail.
     pub handlers: ErrorHandlers,
+    /// Serve Prometheus metrics on `GET /metrics` at this address (port 0 picks a free one).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Extra librdkafka properties for every client (SASL/SSL, timeouts, …); they win over the
     /// defaults set here.
     pub client_properties: BTreeMap<String, String>,
@@ -68,6 +70,7 @@ impl StreamsConfig {
             store_memory_bytes: 128 << 20,
             replication_factor: -1,
             handlers: ErrorHandlers::default(),
+            metrics_addr: None,
             client_properties: BTreeMap::new(),
         }
     }

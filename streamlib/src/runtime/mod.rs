@@ -22,6 +22,7 @@
 //! ```
 
 mod config;
+mod metrics;
 mod producer;
 mod restore;
 mod task_manager;
@@ -52,6 +53,7 @@ pub struct KafkaStreams {
     metrics: Arc<RuntimeMetrics>,
     shared: Option<Arc<Shared>>,
     thread: Option<JoinHandle<Result<(), StreamsError>>>,
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl KafkaStreams {
@@ -64,6 +66,7 @@ impl KafkaStreams {
             metrics: Arc::new(RuntimeMetrics::default()),
             shared: None,
             thread: None,
+            metrics_addr: None,
         }
     }
 
@@ -92,7 +95,14 @@ impl KafkaStreams {
         let shared = Arc::new(Shared {
             tasks: Mutex::new(tasks),
             error: Mutex::new(None),
+            lag: Default::default(),
         });
+        let metrics_listener = match self.config.metrics_addr {
+            Some(addr) => Some(metrics::bind(addr).map_err(|e| {
+                StreamsError::Config(format!("binding the metrics port {addr}: {e}"))
+            })?),
+            None => None,
+        };
         let consumer: BaseConsumer<RebalanceContext> = self
             .config
             .client(&[
@@ -101,6 +111,14 @@ impl KafkaStreams {
                 ("enable.auto.commit", "false"),
                 ("auto.offset.reset", "earliest"),
                 ("isolation.level", "read_committed"),
+                (
+                    "statistics.interval.ms",
+                    if metrics_listener.is_some() {
+                        "1000"
+                    } else {
+                        "0"
+                    },
+                ),
             ])
             .create_with_context(RebalanceContext(shared.clone()))
             .map_err(StreamsError::kafka("creating the consumer"))?;
@@ -117,6 +135,17 @@ impl KafkaStreams {
             .subscribe(&topic_refs)
             .map_err(StreamsError::kafka("subscribing"))?;
         self.running.store(true, Ordering::SeqCst);
+        if let Some(listener) = metrics_listener {
+            self.metrics_addr = listener.local_addr().ok();
+            metrics::serve(
+                listener,
+                self.config.application_id.clone(),
+                self.metrics.clone(),
+                shared.clone(),
+                self.running.clone(),
+            )
+            .map_err(|e| StreamsError::Config(format!("starting the metrics server: {e}")))?;
+        }
         let running = self.running.clone();
         let thread_shared = shared.clone();
         self.shared = Some(shared);
@@ -140,6 +169,11 @@ impl KafkaStreams {
             .as_ref()
             .map(|s| s.tasks().partitions())
             .unwrap_or_default()
+    }
+
+    /// Where Prometheus metrics are served, once started with `metrics_addr` set.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_addr
     }
 
     /// Live counters.

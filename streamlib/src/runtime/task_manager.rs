@@ -22,7 +22,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::error::StreamsError;
 use crate::record::RawRecord;
 use crate::state::ChangelogEntry;
-use crate::task::{StoreLocation, Task};
+use crate::task::{StoreLocation, Task, TaskMetrics};
 use crate::topology::Topology;
 
 use super::producer::DeliveryTracker;
@@ -55,6 +55,8 @@ pub(crate) struct TaskManager {
     producer: ThreadedProducer<DeliveryTracker>,
     tracker: DeliveryTracker,
     tasks: BTreeMap<i32, Task>,
+    /// Counters of tasks already closed, so totals survive rebalances.
+    closed_totals: TaskMetrics,
     /// Next offset to commit per input partition, since the last commit.
     pending: HashMap<(String, i32), i64>,
     last_commit: Instant,
@@ -123,10 +125,20 @@ impl TaskManager {
             producer,
             tracker,
             tasks: BTreeMap::new(),
+            closed_totals: TaskMetrics::default(),
             pending: HashMap::new(),
             last_commit: Instant::now(),
             metrics,
         })
+    }
+
+    /// Counters of every task this instance ran, closed ones included.
+    pub(crate) fn task_totals(&self) -> TaskMetrics {
+        let mut totals = self.closed_totals.clone();
+        for task in self.tasks.values() {
+            totals.add(task.metrics());
+        }
+        totals
     }
 
     pub(crate) fn partitions(&self) -> Vec<i32> {
@@ -174,6 +186,7 @@ impl TaskManager {
         for partition in partitions {
             if let Some(mut task) = self.tasks.remove(&partition) {
                 task.close()?;
+                self.closed_totals.add(task.metrics());
                 tracing::info!(partition, "task closed");
             }
         }

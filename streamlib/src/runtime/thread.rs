@@ -11,6 +11,7 @@ use rdkafka::TopicPartitionList;
 
 use crate::error::StreamsError;
 
+use super::metrics::ConsumerLag;
 use super::task_manager::TaskManager;
 
 const POLL: Duration = Duration::from_millis(50);
@@ -21,6 +22,8 @@ pub(crate) struct Shared {
     pub(crate) tasks: Mutex<TaskManager>,
     /// First error raised inside a rebalance callback, surfaced by the loop.
     pub(crate) error: Mutex<Option<StreamsError>>,
+    /// Consumer lag per partition, from librdkafka's statistics.
+    pub(crate) lag: ConsumerLag,
 }
 
 impl Shared {
@@ -46,7 +49,11 @@ fn partitions(list: &TopicPartitionList) -> BTreeSet<i32> {
     list.elements().iter().map(|e| e.partition()).collect()
 }
 
-impl ClientContext for RebalanceContext {}
+impl ClientContext for RebalanceContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.0.lag.record(&statistics);
+    }
+}
 
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -247,12 +247,8 @@ impl TopologyTestDriver {
     /// Counters summed over all tasks.
     pub fn metrics(&self) -> TaskMetrics {
         let mut sum = TaskMetrics::default();
-        for m in self.tasks.iter().map(Task::metrics) {
-            sum.consumed += m.consumed;
-            sum.processed += m.processed;
-            sum.late_dropped += m.late_dropped;
-            sum.dropped += m.dropped;
-            sum.dead_lettered += m.dead_lettered;
+        for task in &self.tasks {
+            sum.add(task.metrics());
         }
         sum
     }
