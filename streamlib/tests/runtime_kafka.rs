@@ -54,13 +54,23 @@ fn config(n: &Names, state_dir: &Path, guarantee: ProcessingGuarantee) -> Stream
     config
 }
 
+/// Now, in ms: record timestamps must be recent, or the broker's time-based retention
+/// (7 days) deletes them while a test runs.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
 fn records(keys: usize, per_key: usize, value: &str) -> Vec<(Vec<u8>, Vec<u8>, i64)> {
+    let base = now_ms();
     (0..keys * per_key)
         .map(|i| {
             (
                 format!("key-{}", i % keys).into_bytes(),
                 value.as_bytes().to_vec(),
-                1_000 + i as i64,
+                base + i as i64,
             )
         })
         .collect()
@@ -219,9 +229,9 @@ fn poison_pill_goes_to_the_dead_letter_topic_and_processing_goes_on() {
         &kafka_bootstrap(),
         &n.input,
         &[
-            (b"a".to_vec(), 1i64.to_be_bytes().to_vec(), 1),
-            (b"a".to_vec(), b"poison".to_vec(), 2),
-            (b"a".to_vec(), 2i64.to_be_bytes().to_vec(), 3),
+            (b"a".to_vec(), 1i64.to_be_bytes().to_vec(), now_ms()),
+            (b"a".to_vec(), b"poison".to_vec(), now_ms()),
+            (b"a".to_vec(), 2i64.to_be_bytes().to_vec(), now_ms()),
         ],
     );
     let out = consume_until(

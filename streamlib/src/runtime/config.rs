@@ -51,6 +51,12 @@ pub struct StreamsConfig {
     pub replication_factor: i32,
     /// What happens to records that fail.
     pub handlers: ErrorHandlers,
+    /// Stable identity of this instance across restarts (e.g. a host name): it becomes the
+    /// consumer's `group.instance.id` (static membership: a restarted instance gets its
+    /// partitions back at once, without a rebalance) and the suffix of the transactional id
+    /// (a restarted instance fences its predecessor and aborts its open transaction at once).
+    /// `None`: a fresh identity per start.
+    pub instance_id: Option<String>,
     /// Serve Prometheus metrics on `GET /metrics` at this address (port 0 picks a free one).
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Extra librdkafka properties for every client (SASL/SSL, timeouts, …); they win over the
@@ -71,6 +77,7 @@ impl StreamsConfig {
             replication_factor: -1,
             handlers: ErrorHandlers::default(),
             metrics_addr: None,
+            instance_id: None,
             client_properties: BTreeMap::new(),
         }
     }

@@ -103,23 +103,25 @@ impl KafkaStreams {
             })?),
             None => None,
         };
-        let consumer: BaseConsumer<RebalanceContext> = self
-            .config
-            .client(&[
-                ("group.id", &self.config.application_id),
-                ("partition.assignment.strategy", "cooperative-sticky"),
-                ("enable.auto.commit", "false"),
-                ("auto.offset.reset", "earliest"),
-                ("isolation.level", "read_committed"),
-                (
-                    "statistics.interval.ms",
-                    if metrics_listener.is_some() {
-                        "1000"
-                    } else {
-                        "0"
-                    },
-                ),
-            ])
+        let mut consumer_config = self.config.client(&[
+            ("group.id", &self.config.application_id),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("isolation.level", "read_committed"),
+            (
+                "statistics.interval.ms",
+                if metrics_listener.is_some() {
+                    "1000"
+                } else {
+                    "0"
+                },
+            ),
+        ]);
+        if let Some(instance) = &self.config.instance_id {
+            consumer_config.set("group.instance.id", instance);
+        }
+        let consumer: BaseConsumer<RebalanceContext> = consumer_config
             .create_with_context(RebalanceContext(shared.clone()))
             .map_err(StreamsError::kafka("creating the consumer"))?;
         let mut topics = self.topology.source_topics();

@@ -59,6 +59,8 @@ pub(crate) struct TaskManager {
     closed_totals: TaskMetrics,
     /// Next offset to commit per input partition, since the last commit.
     pending: HashMap<(String, i32), i64>,
+    /// Something was produced or written since the last commit.
+    dirty: bool,
     last_commit: Instant,
     metrics: Arc<RuntimeMetrics>,
 }
@@ -99,9 +101,10 @@ impl TaskManager {
             ("linger.ms", "5".to_string()),
         ];
         if config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2 {
+            let instance = config.instance_id.clone().unwrap_or_else(fresh_instance_id);
             defaults.push((
                 "transactional.id",
-                format!("{}-{}", config.application_id, instance_id()),
+                format!("{}-{instance}", config.application_id),
             ));
             defaults.push(("transaction.timeout.ms", "10000".to_string()));
         }
@@ -127,6 +130,7 @@ impl TaskManager {
             tasks: BTreeMap::new(),
             closed_totals: TaskMetrics::default(),
             pending: HashMap::new(),
+            dirty: false,
             last_commit: Instant::now(),
             metrics,
         })
@@ -279,7 +283,8 @@ impl TaskManager {
         Ok(())
     }
 
-    fn send(&self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), StreamsError> {
+    fn send(&mut self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), StreamsError> {
+        self.dirty = true;
         loop {
             match self.producer.send(record) {
                 Ok(()) => {
@@ -296,12 +301,13 @@ impl TaskManager {
         }
     }
 
-    /// Commits when the commit interval has passed.
+    /// Commits when the commit interval has passed and there is something to commit.
     pub(crate) fn maybe_commit<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
-        if self.last_commit.elapsed() >= self.config.effective_commit_interval() {
+        let work = self.dirty || !self.pending.is_empty();
+        if work && self.last_commit.elapsed() >= self.config.effective_commit_interval() {
             self.commit(consumer)?;
         }
         Ok(())
@@ -352,6 +358,7 @@ impl TaskManager {
             }
         }
         self.pending.clear();
+        self.dirty = false;
         self.last_commit = Instant::now();
         self.metrics.commits.fetch_add(1, Ordering::Relaxed);
         self.metrics
@@ -404,7 +411,7 @@ fn wall_clock_ms() -> i64 {
 }
 
 /// Identifies this process among the instances of an application.
-fn instance_id() -> String {
+fn fresh_instance_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())

@@ -85,7 +85,8 @@ pub fn produce(bootstrap: &str, topic: &str, records: &[(Vec<u8>, Vec<u8>, i64)]
 }
 
 /// Reads `topic` from the beginning with a fresh group until `done(records so far)` holds or
-/// `timeout` passes; returns what was read.
+/// `timeout` passes; returns what was read. `done` is evaluated whenever the reader is caught
+/// up and every 1 000 records, so it may scan everything it is given.
 pub fn consume_until(
     bootstrap: &str,
     topic: &str,
@@ -104,25 +105,38 @@ pub fn consume_until(
     consumer.subscribe(&[topic]).expect("subscribe");
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
-    while !done(&out) && Instant::now() < deadline {
-        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-            let message = message.expect("consume");
-            let headers = message
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|x| (x.key.to_string(), x.value.unwrap_or_default().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push(Consumed {
-                partition: message.partition(),
-                offset: message.offset(),
-                key: message.key().unwrap_or_default().to_vec(),
-                value: message.payload().map(<[u8]>::to_vec),
-                timestamp: message.timestamp().to_millis().unwrap_or_default(),
-                headers,
-            });
+    let mut unchecked = 0;
+    let mut check = true;
+    while Instant::now() < deadline {
+        if check && done(&out) {
+            break;
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(message) => {
+                let message = message.expect("consume");
+                let headers = message
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|x| (x.key.to_string(), x.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Consumed {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key().unwrap_or_default().to_vec(),
+                    value: message.payload().map(<[u8]>::to_vec),
+                    timestamp: message.timestamp().to_millis().unwrap_or_default(),
+                    headers,
+                });
+                unchecked += 1;
+                check = unchecked >= 1_000;
+            }
+            None => check = true,
+        }
+        if check {
+            unchecked = 0;
         }
     }
     out
