@@ -18,7 +18,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use streamlib::prelude::*;
-use streamlib::runtime::{KafkaStreams, ProcessingGuarantee, StreamsConfig};
+use streamlib::runtime::{run_until_signal, KafkaStreams, ProcessingGuarantee, StreamsConfig};
 use streamlib::testing::{create_topic, kafka_bootstrap, produce, unique_topic};
 
 const PARTITIONS: i32 = 4;
@@ -64,7 +64,11 @@ fn child() {
     let mut config = StreamsConfig::new(&env("SYS_APP"), &kafka_bootstrap());
     config.state_dir = env("SYS_STATE").into();
     config.processing_guarantee = guarantee;
-    config.commit_interval = Some(Duration::from_millis(100));
+    let commit_ms = std::env::var("SYS_COMMIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    config.commit_interval = Some(Duration::from_millis(commit_ms));
     config.instance_id = Some("system-test-instance".into());
     config
         .client_properties
@@ -74,27 +78,13 @@ fn child() {
         eprintln!("child: start failed: {error}");
         std::process::exit(2);
     }
-    let mut reported = Instant::now();
-    while app.is_running() {
-        std::thread::sleep(Duration::from_millis(100));
-        if reported.elapsed() >= Duration::from_secs(2) {
-            let m = app.metrics();
-            let load =
-                |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-            eprintln!(
-                "child: consumed {} produced {} restored {} commits {} partitions {:?}",
-                load(&m.consumed),
-                load(&m.produced),
-                load(&m.restored),
-                load(&m.commits),
-                app.assigned_partitions()
-            );
-            reported = Instant::now();
+    match run_until_signal(&mut app) {
+        Ok(()) => std::process::exit(0),
+        Err(error) => {
+            eprintln!("child: stopped with {error}");
+            std::process::exit(3);
         }
     }
-    let error = app.close().err();
-    eprintln!("child: stream thread stopped: {error:?}");
-    std::process::exit(3);
 }
 
 struct Run {
@@ -127,7 +117,12 @@ impl Run {
     }
 
     fn spawn(&self) -> Child {
+        self.spawn_with(&[])
+    }
+
+    fn spawn_with(&self, extra_env: &[(&str, &str)]) -> Child {
         Command::new(std::env::current_exe().expect("own path"))
+            .envs(extra_env.iter().copied())
             .arg("--child")
             .env("KAFKA_BOOTSTRAP", &self.bootstrap)
             .env("SYS_GUARANTEE", self.guarantee)
@@ -437,6 +432,64 @@ fn run(
     }
 }
 
+/// SIGTERM: the app finishes, commits and exits 0. At-least-once with a one-minute commit
+/// interval, so only the shutdown itself can have committed the input offsets.
+fn graceful_shutdown(bootstrap: &str) {
+    let run = Run::new(bootstrap, "at_least_once");
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let inputs: Vec<(Vec<u8>, Vec<u8>, i64)> = (1..=2_000i64)
+        .map(|i| {
+            (
+                format!("k{}", i % KEYS).into_bytes(),
+                i.to_be_bytes().to_vec(),
+                base + i,
+            )
+        })
+        .collect();
+    produce(bootstrap, &run.input, &inputs);
+    let child = run.spawn_with(&[("SYS_COMMIT_MS", "60000")]);
+    read_all(bootstrap, &run.echo, |r| r.len() >= inputs.len());
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("reap");
+    assert!(
+        output.status.success(),
+        "exit after SIGTERM: {:?}",
+        output.status
+    );
+    // Everything was committed: the group has no lag, so a new instance processes nothing.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", &run.app)
+        .create()
+        .expect("consumer");
+    let mut partitions = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        partitions.add_partition(&run.input, p);
+    }
+    let committed = consumer
+        .committed_offsets(partitions, Duration::from_secs(10))
+        .expect("committed offsets");
+    for p in 0..PARTITIONS {
+        let (_, high) = consumer
+            .fetch_watermarks(&run.input, p, Duration::from_secs(10))
+            .expect("watermarks");
+        let offset = committed.find_partition(&run.input, p).map(|e| e.offset());
+        assert_eq!(
+            offset,
+            Some(Offset::Offset(high)),
+            "partition {p} fully committed at shutdown"
+        );
+    }
+    println!("graceful shutdown: SIGTERM → exit 0 with every input offset committed");
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--child") {
         child();
@@ -457,6 +510,7 @@ fn main() {
     let guarantees = std::env::var("SYSTEM_TEST_GUARANTEES")
         .unwrap_or_else(|_| "exactly_once_v2,at_least_once".into());
     let bootstrap = kafka_bootstrap();
+    graceful_shutdown(&bootstrap);
     for guarantee in guarantees.split(',') {
         match guarantee {
             "exactly_once_v2" => run(&bootstrap, "exactly_once_v2", kills, records, None),

@@ -25,6 +25,7 @@ mod config;
 mod metrics;
 mod producer;
 mod restore;
+mod signal;
 mod task_manager;
 mod thread;
 mod topics;
@@ -36,6 +37,7 @@ use std::thread::JoinHandle;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 pub use config::{ProcessingGuarantee, StreamsConfig};
+pub use signal::run_until_signal;
 pub use task_manager::RuntimeMetrics;
 
 use crate::error::StreamsError;
