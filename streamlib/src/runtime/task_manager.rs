@@ -325,6 +325,7 @@ impl TaskManager {
                 .add_partition_offset(topic, *partition, Offset::Offset(*next))
                 .map_err(StreamsError::kafka("building the offsets to commit"))?;
         }
+        self.await_acks()?;
         match self.config.processing_guarantee {
             ProcessingGuarantee::AtLeastOnce => {
                 self.producer
@@ -364,6 +365,23 @@ impl TaskManager {
         self.metrics
             .commit_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Waits until every record sent so far is acknowledged. librdkafka's `flush` (also inside
+    /// `commit_transaction`) serves its queue in 100 ms slices, so calling it with records in
+    /// flight stalls each commit by up to 100 ms; waiting on the in-flight count first makes
+    /// the flush that follows return at once.
+    fn await_acks(&self) -> Result<(), StreamsError> {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.producer.in_flight_count() > 0 {
+            if Instant::now() >= deadline {
+                return Err(StreamsError::kafka("waiting for acknowledgements")(
+                    KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         Ok(())
     }
 

@@ -1,0 +1,208 @@
+//! Kafka plumbing of the harness: admin calls, producers that count their deliveries, and the
+//! retry loop around a full producer queue.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+
+/// Timeout of admin, metadata, flush and transaction calls.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Wakes the thread blocked in [`block_on`].
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs `future` to completion on this thread. The admin client's futures are completed by
+/// rdkafka's own polling thread, so parking until woken is all the executor they need.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+/// An admin client for `bootstrap`.
+fn admin(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .context("creating the admin client")
+}
+
+/// Fails with a hint when no broker answers at `bootstrap`; returns the number of brokers.
+pub fn check_broker(bootstrap: &str) -> Result<usize> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .context("creating a metadata client")?;
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .with_context(|| {
+            format!("no Kafka broker answers at {bootstrap} (start one with `scripts/kafka start`)")
+        })?;
+    Ok(metadata.brokers().len())
+}
+
+/// Creates `topics`, each with `partitions` partitions and the broker's replication factor.
+pub fn create_topics(bootstrap: &str, topics: &[&str], partitions: i32) -> Result<()> {
+    let admin = admin(bootstrap)?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(-1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let results = block_on(admin.create_topics(&new, &options)).context("creating topics")?;
+    for result in results {
+        if let Err((topic, code)) = result {
+            bail!("creating topic {topic}: {code}");
+        }
+    }
+    Ok(())
+}
+
+/// Deletes `topics`; topics that are already gone are not an error.
+pub fn delete_topics(bootstrap: &str, topics: &[&str]) -> Result<()> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let admin = admin(bootstrap)?;
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let results = block_on(admin.delete_topics(topics, &options)).context("deleting topics")?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((topic, code)) => bail!("deleting topic {topic}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// Producer settings shared by every producer of the harness: idempotent, `acks=all`, Kafka's
+/// Java (murmur2) partitioner, plus `extra`.
+pub fn producer_config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random");
+    for (key, value) in extra {
+        config.set(*key, *value);
+    }
+    config
+}
+
+/// Delivery reports of one producer: how many records were acknowledged or failed.
+#[derive(Clone, Default)]
+pub struct Deliveries(Arc<DeliveryCounts>);
+
+/// The counters behind [`Deliveries`].
+#[derive(Default)]
+struct DeliveryCounts {
+    acked: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl Deliveries {
+    /// Records acknowledged so far.
+    pub fn acked(&self) -> u64 {
+        self.0.acked.load(Ordering::Relaxed)
+    }
+
+    /// Fails with the first delivery error, if any record failed.
+    pub fn check(&self) -> Result<()> {
+        let failed = self.0.failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            let first = self
+                .0
+                .first_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+                .unwrap_or_default();
+            bail!("{failed} records were not delivered; first error: {first}");
+        }
+        Ok(())
+    }
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.0.acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((error, _)) => {
+                self.0.failed.fetch_add(1, Ordering::Relaxed);
+                self.0
+                    .first_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get_or_insert_with(|| error.to_string());
+            }
+        }
+    }
+}
+
+/// A producer whose deliveries are counted.
+pub type CountingProducer = ThreadedProducer<Deliveries>;
+
+/// Creates a [`CountingProducer`] from `config`.
+pub fn counting_producer(config: &ClientConfig) -> Result<(CountingProducer, Deliveries)> {
+    let deliveries = Deliveries::default();
+    let producer = config
+        .create_with_context(deliveries.clone())
+        .context("creating a producer")?;
+    Ok((producer, deliveries))
+}
+
+/// Sends `record`, waiting while the producer's queue is full.
+pub fn send(producer: &CountingProducer, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                // The producer's polling thread drains the queue as the broker acknowledges.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((error, _)) => return Err(error).context("producing a record"),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
