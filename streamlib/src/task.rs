@@ -48,6 +48,10 @@ pub struct ErrorHandlers {
     pub deserialization: ErrorAction,
     /// Records a processor or sink fails on.
     pub processing: ErrorAction,
+    /// Records the broker refuses (e.g. too large): with anything but `Fail` they are logged,
+    /// counted as dropped and skipped. At-least-once only: under exactly-once a refused record
+    /// aborts the transaction, so the instance stops.
+    pub production: ErrorAction,
     /// Topic for [`ErrorAction::DeadLetter`].
     pub dead_letter_topic: Option<String>,
 }

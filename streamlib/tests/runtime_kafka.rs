@@ -222,6 +222,7 @@ fn poison_pill_goes_to_the_dead_letter_topic_and_processing_goes_on() {
         deserialization: ErrorAction::DeadLetter,
         processing: ErrorAction::Fail,
         dead_letter_topic: Some(dlq.clone()),
+        ..ErrorHandlers::default()
     };
     let mut app = KafkaStreams::new(b.build(), config);
     app.start().unwrap();
@@ -395,4 +396,90 @@ fn prometheus_metrics_count_records_and_report_lag() {
         "{text}"
     );
     app.close().unwrap();
+}
+
+/// An output topic whose broker-side limit refuses records over 1 KiB.
+fn create_small_message_topic(topic: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", kafka_bootstrap())
+        .create()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let topic =
+        NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("max.message.bytes", "1024");
+    for result in runtime
+        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+        .unwrap()
+    {
+        result.unwrap();
+    }
+}
+
+/// A stateless app (its state directory is never written) whose `big` outputs exceed the limit.
+fn oversized_app(n: &Names, production: ErrorAction) -> (KafkaStreams, tempfile::TempDir) {
+    create_topic(&kafka_bootstrap(), &n.input, 1);
+    create_small_message_topic(&n.output);
+    let b = StreamsBuilder::new();
+    b.stream(&n.input, StringSerde, StringSerde)
+        .map_values(|v| if v == "big" { "x".repeat(10_000) } else { v })
+        .to(&n.output, StringSerde, StringSerde);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(n, dir.path(), ProcessingGuarantee::AtLeastOnce);
+    config.handlers.production = production;
+    let mut app = KafkaStreams::new(b.build(), config);
+    app.start().unwrap();
+    (app, dir)
+}
+
+fn send(n: &Names, value: &str) {
+    produce(
+        &kafka_bootstrap(),
+        &n.input,
+        &[(b"k".to_vec(), value.as_bytes().to_vec(), now_ms())],
+    );
+}
+
+#[test]
+fn records_the_broker_refuses_are_dropped_and_counted_when_the_handler_continues() {
+    let n = names("refused");
+    let (mut app, _state) = oversized_app(&n, ErrorAction::LogAndContinue);
+    send(&n, "big");
+    wait_for("the refused record to be counted", || {
+        app.metrics()
+            .production_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    });
+    send(&n, "after");
+    let out = consume_until(
+        &kafka_bootstrap(),
+        &n.output,
+        "read_committed",
+        WAIT,
+        |got| {
+            got.iter()
+                .any(|c| c.value.as_deref() == Some(&b"after"[..]))
+        },
+    );
+    assert!(
+        out.iter()
+            .any(|c| c.value.as_deref() == Some(&b"after"[..])),
+        "processing went on"
+    );
+    assert!(app.is_running());
+    app.close().unwrap();
+}
+
+#[test]
+fn records_the_broker_refuses_stop_the_instance_when_the_handler_fails() {
+    let n = names("refused-fail");
+    let (mut app, _state) = oversized_app(&n, ErrorAction::Fail);
+    send(&n, "big");
+    wait_for("the instance to stop", || !app.is_running());
+    let err = app.close().unwrap_err();
+    assert!(err.to_string().contains("delivering records"), "{err}");
 }

@@ -264,6 +264,7 @@ fn poison_pill_goes_to_the_dead_letter_topic_and_processing_goes_on() {
             deserialization: ErrorAction::DeadLetter,
             processing: ErrorAction::Fail,
             dead_letter_topic: Some("dlq".into()),
+            ..ErrorHandlers::default()
         },
         ..DriverConfig::default()
     };

@@ -17,6 +17,7 @@ pub(crate) struct DeliveryTracker(Arc<Reports>);
 struct Reports {
     acked: Mutex<HashMap<(String, i32), i64>>,
     error: Mutex<Option<KafkaError>>,
+    failed: std::sync::atomic::AtomicU64,
 }
 
 impl DeliveryTracker {
@@ -30,8 +31,13 @@ impl DeliveryTracker {
         acked.get(&(topic.to_string(), partition)).copied()
     }
 
-    /// The first delivery error since the last call.
-    pub(crate) fn take_error(&self) -> Option<KafkaError> {
+    /// The first delivery error since the last call, and how many records failed since then.
+    pub(crate) fn take_error(&self) -> Option<(KafkaError, u64)> {
+        let failed = self.0.failed.swap(0, std::sync::atomic::Ordering::Relaxed);
+        self.take_first().map(|e| (e, failed))
+    }
+
+    fn take_first(&self) -> Option<KafkaError> {
         self.0
             .error
             .lock()
@@ -66,6 +72,9 @@ impl ProducerContext for DeliveryTracker {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 first.get_or_insert_with(|| error.clone());
+                self.0
+                    .failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }

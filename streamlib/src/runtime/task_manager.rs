@@ -19,7 +19,7 @@ use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::error::StreamsError;
+use crate::error::{ErrorAction, StreamsError};
 use crate::record::RawRecord;
 use crate::state::ChangelogEntry;
 use crate::task::{StoreLocation, Task, TaskMetrics};
@@ -46,6 +46,8 @@ pub struct RuntimeMetrics {
     pub commit_micros: AtomicU64,
     /// Tasks currently assigned.
     pub tasks: AtomicU64,
+    /// Records the broker refused and the production handler dropped.
+    pub production_dropped: AtomicU64,
 }
 
 pub(crate) struct TaskManager {
@@ -385,11 +387,20 @@ impl TaskManager {
         Ok(())
     }
 
+    /// Applies the production handler to records the broker refused since the last check.
     fn check_deliveries(&self) -> Result<(), StreamsError> {
-        match self.tracker.take_error() {
-            Some(error) => Err(StreamsError::kafka("delivering records")(error)),
-            None => Ok(()),
+        let Some((error, failed)) = self.tracker.take_error() else {
+            return Ok(());
+        };
+        let exactly_once = self.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
+        if exactly_once || self.config.handlers.production == ErrorAction::Fail {
+            return Err(StreamsError::kafka("delivering records")(error));
         }
+        tracing::warn!(%error, failed, "records refused by the broker were dropped");
+        self.metrics
+            .production_dropped
+            .fetch_add(failed, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Commits every store with the offset of its last acknowledged changelog record.
