@@ -143,67 +143,43 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Starts an exactly-once instance on `state_dir`, feeds it `per_key` more records per key,
+/// waits until every key's count is `expected` and closes it cleanly. Returns how many
+/// changelog records it restored at start.
+fn run_restoring(n: &Names, state_dir: &Path, per_key: usize, expected: i64) -> u64 {
+    let mut app = KafkaStreams::new(
+        counting_topology(n),
+        config(n, state_dir, ProcessingGuarantee::ExactlyOnceV2),
+    );
+    app.start().unwrap();
+    produce(&kafka_bootstrap(), &n.input, &records(10, per_key, "x"));
+    let counts = final_counts(&n.output, 10, expected);
+    assert!(counts.values().all(|c| *c == expected), "{counts:?}");
+    let restored = app
+        .metrics()
+        .restored
+        .load(std::sync::atomic::Ordering::Relaxed);
+    app.close().unwrap();
+    restored
+}
+
 #[test]
 fn restore_replays_only_what_the_checkpoint_has_not_seen() {
     let n = names("restore");
     create_topics(&n, PARTITIONS);
     let dir = tempfile::tempdir().unwrap();
     let snapshot = tempfile::tempdir().unwrap();
-    let guarantee = ProcessingGuarantee::ExactlyOnceV2;
 
     // Run 1: 100 records; a clean close checkpoints every store.
-    let mut app = KafkaStreams::new(counting_topology(&n), config(&n, dir.path(), guarantee));
-    app.start().unwrap();
-    produce(&kafka_bootstrap(), &n.input, &records(10, 10, "x"));
-    final_counts(&n.output, 10, 10);
-    app.close().unwrap();
-    drop(app);
+    assert_eq!(run_restoring(&n, dir.path(), 10, 10), 0);
     copy_dir(dir.path(), &snapshot.path().join("state"));
-
     // Run 2 restores nothing (checkpoint = end of changelog), then counts 50 more.
-    let mut app = KafkaStreams::new(counting_topology(&n), config(&n, dir.path(), guarantee));
-    app.start().unwrap();
-    produce(&kafka_bootstrap(), &n.input, &records(10, 5, "y"));
-    final_counts(&n.output, 10, 15);
-    assert_eq!(
-        app.metrics()
-            .restored
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
-    app.close().unwrap();
-    drop(app);
-
+    assert_eq!(run_restoring(&n, dir.path(), 5, 15), 0);
     // Run 3 starts from run 1's state: exactly the 50 changelog records of run 2 are replayed.
-    let stale = snapshot.path().join("state");
-    let mut app = KafkaStreams::new(counting_topology(&n), config(&n, &stale, guarantee));
-    app.start().unwrap();
-    produce(&kafka_bootstrap(), &n.input, &records(10, 1, "z"));
-    let counts = final_counts(&n.output, 10, 16);
-    assert!(counts.values().all(|c| *c == 16), "{counts:?}");
-    assert_eq!(
-        app.metrics()
-            .restored
-            .load(std::sync::atomic::Ordering::Relaxed),
-        50
-    );
-    app.close().unwrap();
-    drop(app);
-
+    assert_eq!(run_restoring(&n, &snapshot.path().join("state"), 1, 16), 50);
     // Run 4 without any local state restores the whole changelog: 160 writes.
     let empty = tempfile::tempdir().unwrap();
-    let mut app = KafkaStreams::new(counting_topology(&n), config(&n, empty.path(), guarantee));
-    app.start().unwrap();
-    produce(&kafka_bootstrap(), &n.input, &records(10, 1, "w"));
-    let counts = final_counts(&n.output, 10, 17);
-    assert!(counts.values().all(|c| *c == 17), "{counts:?}");
-    assert_eq!(
-        app.metrics()
-            .restored
-            .load(std::sync::atomic::Ordering::Relaxed),
-        160
-    );
-    app.close().unwrap();
+    assert_eq!(run_restoring(&n, empty.path(), 1, 17), 160);
 }
 
 #[test]
