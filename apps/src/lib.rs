@@ -1,3 +1,6 @@
-//! The crypto market analytics platform built on `streamlib`: producer, validator, dedup,
-//! metrics, alerts and the one-process pipeline arrive with issue 5. Today the crate holds the
-//! contract tests (`tests/contracts.rs`) for the schemas in `contracts/`.
+//! The crypto market analytics platform built on `streamlib` (DESIGN.md §4): the price event
+//! contract, the topics, and the configuration shared by the app binaries in `src/bin/`.
+
+pub mod cli;
+pub mod event;
+pub mod topics;
