@@ -347,6 +347,9 @@ fn prometheus_metrics_count_records_and_report_lag() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(&n, dir.path(), ProcessingGuarantee::AtLeastOnce);
     config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    config.extra_metrics = Some(streamlib::runtime::ExtraMetrics(std::sync::Arc::new(
+        || "# TYPE app_widgets_total counter\napp_widgets_total 7\n".to_string(),
+    )));
     let mut app = KafkaStreams::new(counting_topology(&n), config);
     app.start().unwrap();
     let addr = app.metrics_addr().expect("metrics port bound");
@@ -367,6 +370,10 @@ fn prometheus_metrics_count_records_and_report_lag() {
     let text = scrape(addr);
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     assert!(text.contains("streamlib_records_processed_total"), "{text}");
+    assert!(
+        text.contains("\napp_widgets_total 7\n"),
+        "application metrics appended: {text}"
+    );
     assert!(
         text.contains("streamlib_commit_latency_seconds_count"),
         "{text}"
@@ -458,4 +465,98 @@ fn records_the_broker_refuses_stop_the_instance_when_the_handler_fails() {
     wait_for("the instance to stop", || !app.is_running());
     let err = app.close().unwrap_err();
     assert!(err.to_string().contains("delivering records"), "{err}");
+}
+
+/// Under exactly-once a refused record aborts the transaction; the instance recovers in process
+/// (tasks rebuilt from their last commit, consumer rewound) and redoes the work exactly once.
+#[test]
+fn exactly_once_aborts_a_failed_transaction_and_recovers_in_process() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let n = names("abort");
+    create_topic(&kafka_bootstrap(), &n.input, 2);
+    create_small_message_topic(&n.output);
+    let fired = Arc::new(AtomicBool::new(false));
+    let fire_once = Arc::clone(&fired);
+    let b = StreamsBuilder::new();
+    b.stream(&n.input, StringSerde, StringSerde)
+        .group_by_key(StringSerde, StringSerde)
+        .count("counts")
+        .to_stream()
+        // The fifth count of the first key to reach it is too large for the output topic, once.
+        .map_values(move |count| {
+            if count == 5 && !fire_once.swap(true, Ordering::SeqCst) {
+                "x".repeat(10_000)
+            } else {
+                count.to_string()
+            }
+        })
+        .to(&n.output, StringSerde, StringSerde);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(&n, dir.path(), ProcessingGuarantee::ExactlyOnceV2);
+    let mut app = KafkaStreams::new(b.build(), config);
+    app.start().unwrap();
+    let (keys, per_key) = (4, 10);
+    produce(&kafka_bootstrap(), &n.input, &records(keys, per_key, "x"));
+    let out = consume_until(
+        &kafka_bootstrap(),
+        &n.output,
+        "read_committed",
+        WAIT,
+        |got| got.len() >= keys * per_key,
+    );
+    let mut per_key_counts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in &out {
+        let value = String::from_utf8(c.value.clone().unwrap_or_default()).unwrap();
+        per_key_counts
+            .entry(String::from_utf8(c.key.clone()).unwrap())
+            .or_default()
+            .push(value);
+    }
+    let expected: Vec<String> = (1..=per_key).map(|i| i.to_string()).collect();
+    assert_eq!(per_key_counts.len(), keys, "{per_key_counts:?}");
+    for (key, counts) in &per_key_counts {
+        assert_eq!(
+            counts, &expected,
+            "key {key}: each count exactly once, in order"
+        );
+    }
+    assert!(
+        fired.load(Ordering::SeqCst),
+        "the oversized record was produced"
+    );
+    assert_eq!(
+        app.metrics().aborted_transactions.load(Ordering::Relaxed),
+        1
+    );
+    assert!(app.is_running());
+    app.close().unwrap();
+}
+
+/// A failure that repeats on every retry stops the instance after a bounded number of aborts.
+#[test]
+fn exactly_once_stops_when_the_same_failure_repeats() {
+    let n = names("abort-repeat");
+    create_topic(&kafka_bootstrap(), &n.input, 1);
+    create_small_message_topic(&n.output);
+    let b = StreamsBuilder::new();
+    b.stream(&n.input, StringSerde, StringSerde)
+        .map_values(|v| if v == "big" { "x".repeat(10_000) } else { v })
+        .to(&n.output, StringSerde, StringSerde);
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = KafkaStreams::new(
+        b.build(),
+        config(&n, dir.path(), ProcessingGuarantee::ExactlyOnceV2),
+    );
+    app.start().unwrap();
+    send(&n, "big");
+    wait_for("the instance to stop", || !app.is_running());
+    assert_eq!(
+        app.metrics()
+            .aborted_transactions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+    let err = app.close().unwrap_err();
+    assert!(err.to_string().contains("Message size too large"), "{err}");
 }

@@ -62,6 +62,19 @@ pub struct StreamsConfig {
     /// Extra librdkafka properties for every client (SASL/SSL, timeouts, …); they win over the
     /// defaults set here.
     pub client_properties: BTreeMap<String, String>,
+    /// Application metrics appended to the runtime's on `GET /metrics`.
+    pub extra_metrics: Option<ExtraMetrics>,
+}
+
+/// Prometheus text of the application's own counters, rendered on each scrape of the
+/// instance's metrics endpoint after the runtime's metrics.
+#[derive(Clone)]
+pub struct ExtraMetrics(pub std::sync::Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for ExtraMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExtraMetrics(..)")
+    }
 }
 
 impl StreamsConfig {
@@ -79,6 +92,7 @@ impl StreamsConfig {
             metrics_addr: None,
             instance_id: None,
             client_properties: BTreeMap::new(),
+            extra_metrics: None,
         }
     }
 

@@ -108,6 +108,13 @@ pub(crate) fn render(
         app,
         load(&runtime.restored),
     );
+    counter(
+        &mut out,
+        "streamlib_transactions_aborted_total",
+        "Transactions aborted and recovered from in process (exactly-once).",
+        app,
+        load(&runtime.aborted_transactions),
+    );
     let commits = load(&runtime.commits);
     let seconds = load(&runtime.commit_micros) as f64 / 1e6;
     let _ = write!(
@@ -139,6 +146,7 @@ pub(crate) fn serve(
     runtime: Arc<RuntimeMetrics>,
     shared: Arc<Shared>,
     running: Arc<AtomicBool>,
+    extra: Option<super::ExtraMetrics>,
 ) -> std::io::Result<JoinHandle<()>> {
     listener.set_nonblocking(true)?;
     std::thread::Builder::new()
@@ -147,12 +155,15 @@ pub(crate) fn serve(
             while running.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let body = render(
+                        let mut body = render(
                             &app,
                             &runtime,
                             &shared.tasks().task_totals(),
                             &shared.lag.snapshot(),
                         );
+                        if let Some(extra) = &extra {
+                            body.push_str(&(extra.0)());
+                        }
                         if let Err(error) = respond(stream, &body) {
                             tracing::debug!(%error, "metrics request failed");
                         }

@@ -36,7 +36,7 @@ use std::thread::JoinHandle;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-pub use config::{ProcessingGuarantee, StreamsConfig};
+pub use config::{ExtraMetrics, ProcessingGuarantee, StreamsConfig};
 pub use signal::run_until_signal;
 pub use task_manager::RuntimeMetrics;
 
@@ -147,6 +147,7 @@ impl KafkaStreams {
                 self.metrics.clone(),
                 shared.clone(),
                 self.running.clone(),
+                self.config.extra_metrics.clone(),
             )
             .map_err(|e| StreamsError::Config(format!("starting the metrics server: {e}")))?;
         }

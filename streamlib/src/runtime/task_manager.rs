@@ -7,6 +7,13 @@
 //!   with its checkpoint → begin the next transaction. Stores keep uncommitted writes in memory,
 //!   so a crash leaves local state at the last commit, and restore replays only the changelog
 //!   records after the checkpoint.
+//!
+//! Under exactly-once, a Kafka error while producing or committing (a refused record, a timed-out
+//! commit, a lost group generation) does not stop the instance: the transaction is aborted, every
+//! task is rebuilt from its stores' last commit and its changelog, and the consumer rewinds to the
+//! committed offsets, so the aborted work is redone exactly once (ADR-023). Only a fatal error
+//! (e.g. this producer was fenced by a newer instance) or the same failure
+//! [`MAX_CONSECUTIVE_ABORTS`] times in a row stops the thread.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +37,10 @@ use super::restore::restore_task;
 use super::{ProcessingGuarantee, StreamsConfig};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// Aborts in a row, without a successful commit in between, after which the error stops the
+/// thread: a failure that repeats on every retry (a record the broker always refuses) must not
+/// loop forever.
+pub(crate) const MAX_CONSECUTIVE_ABORTS: u32 = 3;
 
 /// Counters of one instance, readable while it runs.
 #[derive(Debug, Default)]
@@ -48,6 +59,8 @@ pub struct RuntimeMetrics {
     pub tasks: AtomicU64,
     /// Records the broker refused and the production handler dropped.
     pub production_dropped: AtomicU64,
+    /// Transactions aborted and recovered from in process (exactly-once only).
+    pub aborted_transactions: AtomicU64,
 }
 
 pub(crate) struct TaskManager {
@@ -56,6 +69,8 @@ pub(crate) struct TaskManager {
     location: StoreLocation,
     producer: ThreadedProducer<DeliveryTracker>,
     tracker: DeliveryTracker,
+    /// `<application.id>-<instance>` under exactly-once.
+    transactional_id: Option<String>,
     tasks: BTreeMap<i32, Task>,
     /// Counters of tasks already closed, so totals survive rebalances.
     closed_totals: TaskMetrics,
@@ -64,6 +79,8 @@ pub(crate) struct TaskManager {
     /// Something was produced or written since the last commit.
     dirty: bool,
     last_commit: Instant,
+    /// Aborts since the last successful commit.
+    consecutive_aborts: u32,
     metrics: Arc<RuntimeMetrics>,
 }
 
@@ -94,46 +111,25 @@ impl TaskManager {
         location: StoreLocation,
         metrics: Arc<RuntimeMetrics>,
     ) -> Result<Self, StreamsError> {
-        let tracker = DeliveryTracker::default();
-        let mut defaults = vec![
-            ("enable.idempotence", "true".to_string()),
-            ("acks", "all".to_string()),
-            // Kafka's Java partitioner, so keys land where Kafka Streams would put them.
-            ("partitioner", "murmur2_random".to_string()),
-            ("linger.ms", "5".to_string()),
-        ];
-        if config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2 {
-            let instance = config.instance_id.clone().unwrap_or_else(fresh_instance_id);
-            defaults.push((
-                "transactional.id",
-                format!("{}-{instance}", config.application_id),
-            ));
-            defaults.push(("transaction.timeout.ms", "10000".to_string()));
-        }
-        let defaults: Vec<(&str, &str)> = defaults.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let producer: ThreadedProducer<DeliveryTracker> = config
-            .client(&defaults)
-            .create_with_context(tracker.clone())
-            .map_err(StreamsError::kafka("creating the producer"))?;
-        if config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2 {
-            producer
-                .init_transactions(TIMEOUT)
-                .map_err(StreamsError::kafka("initializing transactions"))?;
-            producer
-                .begin_transaction()
-                .map_err(StreamsError::kafka("beginning a transaction"))?;
-        }
+        let transactional_id = (config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2)
+            .then(|| {
+                let instance = config.instance_id.clone().unwrap_or_else(fresh_instance_id);
+                format!("{}-{instance}", config.application_id)
+            });
+        let (producer, tracker) = create_producer(&config, transactional_id.as_deref())?;
         Ok(Self {
             topology,
             config,
             location,
             producer,
             tracker,
+            transactional_id,
             tasks: BTreeMap::new(),
             closed_totals: TaskMetrics::default(),
             pending: HashMap::new(),
             dirty: false,
             last_commit: Instant::now(),
+            consecutive_aborts: 0,
             metrics,
         })
     }
@@ -188,7 +184,16 @@ impl TaskManager {
         partitions: impl IntoIterator<Item = i32>,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
-        self.commit(consumer)?;
+        let partitions: Vec<i32> = partitions.into_iter().collect();
+        let committed = self.commit(consumer);
+        if let Err(error) = committed {
+            let kept = self
+                .partitions()
+                .into_iter()
+                .filter(|p| !partitions.contains(p));
+            let kept: Vec<i32> = kept.collect();
+            self.recover_or_fail(Err(error), consumer, &kept)?;
+        }
         for partition in partitions {
             if let Some(mut task) = self.tasks.remove(&partition) {
                 task.close()?;
@@ -363,6 +368,7 @@ impl TaskManager {
         self.pending.clear();
         self.dirty = false;
         self.last_commit = Instant::now();
+        self.consecutive_aborts = 0;
         self.metrics.commits.fetch_add(1, Ordering::Relaxed);
         self.metrics
             .commit_micros
@@ -422,6 +428,105 @@ impl TaskManager {
         Ok(())
     }
 
+    /// Passes `result` through, except that under exactly-once a recoverable Kafka error aborts
+    /// the transaction and rebuilds the tasks of `partitions` (see the module doc).
+    pub(crate) fn recover_or_fail<C: ConsumerContext>(
+        &mut self,
+        result: Result<(), StreamsError>,
+        consumer: &BaseConsumer<C>,
+        partitions: &[i32],
+    ) -> Result<(), StreamsError> {
+        match result {
+            Err(error) if self.recoverable(&error) => {
+                self.abort_and_recover(consumer, partitions, error)
+            }
+            other => other,
+        }
+    }
+
+    fn recoverable(&self, error: &StreamsError) -> bool {
+        let exactly_once = self.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
+        let StreamsError::Kafka { source, .. } = error else {
+            return false;
+        };
+        let fatal = matches!(source, KafkaError::Transaction(e) if e.is_fatal());
+        exactly_once && !fatal && self.consecutive_aborts < MAX_CONSECUTIVE_ABORTS
+    }
+
+    /// Aborts the open transaction, drops every task with its uncommitted state, rewinds the
+    /// consumer to the committed offsets of `partitions` and rebuilds their tasks from their
+    /// stores and changelogs.
+    fn abort_and_recover<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        partitions: &[i32],
+        cause: StreamsError,
+    ) -> Result<(), StreamsError> {
+        self.consecutive_aborts += 1;
+        tracing::warn!(error = %cause, attempt = self.consecutive_aborts, "aborting the transaction and recovering the tasks");
+        if let Err(error) = self.producer.abort_transaction(TIMEOUT) {
+            tracing::warn!(%error, "abort failed; the new producer's initialization aborts instead");
+        }
+        for (_, task) in std::mem::take(&mut self.tasks) {
+            // Dropped without a commit: the stores keep their last committed state.
+            self.closed_totals.add(task.metrics());
+        }
+        self.pending.clear();
+        self.dirty = false;
+        self.metrics
+            .aborted_transactions
+            .fetch_add(1, Ordering::Relaxed);
+        self.rewind(consumer, partitions)?;
+        // A fresh producer (same transactional id, so `init_transactions` bumps the epoch)
+        // starts with clean sequence numbers and no delivery reports of the aborted work;
+        // librdkafka's own producer may fail the next transaction once with "skipped sequence
+        // numbers" after a refused record.
+        (self.producer, self.tracker) =
+            create_producer(&self.config, self.transactional_id.as_deref())?;
+        self.assign(partitions.iter().copied())?;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// Moves the consumer of `partitions` (of every topic it reads) back to the committed
+    /// offsets, or to the beginning where nothing was committed yet.
+    fn rewind<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        partitions: &[i32],
+    ) -> Result<(), StreamsError> {
+        let mut assigned = TopicPartitionList::new();
+        for element in consumer
+            .assignment()
+            .map_err(StreamsError::kafka("reading the assignment"))?
+            .elements()
+        {
+            if partitions.contains(&element.partition()) {
+                assigned.add_partition(element.topic(), element.partition());
+            }
+        }
+        if assigned.count() == 0 {
+            return Ok(());
+        }
+        let committed = consumer
+            .committed_offsets(assigned, TIMEOUT)
+            .map_err(StreamsError::kafka("reading the committed offsets"))?;
+        let mut positions = TopicPartitionList::new();
+        for element in committed.elements() {
+            let offset = match element.offset() {
+                Offset::Offset(next) => Offset::Offset(next),
+                _ => Offset::Beginning,
+            };
+            positions
+                .add_partition_offset(element.topic(), element.partition(), offset)
+                .map_err(StreamsError::kafka("rewinding"))?;
+        }
+        consumer
+            .seek_partitions(positions, TIMEOUT)
+            .map_err(StreamsError::kafka("rewinding to the committed offsets"))?;
+        Ok(())
+    }
+
     /// Commits and closes every task (clean shutdown).
     pub(crate) fn shutdown<C: ConsumerContext>(
         &mut self,
@@ -430,6 +535,39 @@ impl TaskManager {
         let partitions = self.partitions();
         self.revoke(partitions, consumer)
     }
+}
+
+/// The instance's producer, idempotent, and under exactly-once transactional with its first
+/// transaction begun (`init_transactions` fences any older producer with the same id).
+fn create_producer(
+    config: &StreamsConfig,
+    transactional_id: Option<&str>,
+) -> Result<(ThreadedProducer<DeliveryTracker>, DeliveryTracker), StreamsError> {
+    let tracker = DeliveryTracker::default();
+    let mut defaults = vec![
+        ("enable.idempotence", "true"),
+        ("acks", "all"),
+        // Kafka's Java partitioner, so keys land where Kafka Streams would put them.
+        ("partitioner", "murmur2_random"),
+        ("linger.ms", "5"),
+    ];
+    if let Some(id) = transactional_id {
+        defaults.push(("transactional.id", id));
+        defaults.push(("transaction.timeout.ms", "10000"));
+    }
+    let producer: ThreadedProducer<DeliveryTracker> = config
+        .client(&defaults)
+        .create_with_context(tracker.clone())
+        .map_err(StreamsError::kafka("creating the producer"))?;
+    if transactional_id.is_some() {
+        producer
+            .init_transactions(TIMEOUT)
+            .map_err(StreamsError::kafka("initializing transactions"))?;
+        producer
+            .begin_transaction()
+            .map_err(StreamsError::kafka("beginning a transaction"))?;
+    }
+    Ok((producer, tracker))
 }
 
 fn wall_clock_ms() -> i64 {

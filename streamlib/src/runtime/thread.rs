@@ -93,16 +93,20 @@ pub(crate) fn run(
                 return Err(error);
             }
             let mut tasks = shared.tasks();
-            match message {
-                Some(Ok(message)) => tasks.process(&message)?,
-                Some(Err(error)) => tracing::warn!(%error, "consumer error"),
-                None => {}
-            }
-            if last_punctuation.elapsed() >= PUNCTUATE_EVERY {
-                tasks.punctuate()?;
-                last_punctuation = Instant::now();
-            }
-            tasks.maybe_commit(&consumer)?;
+            let step = (|| {
+                match message {
+                    Some(Ok(message)) => tasks.process(&message)?,
+                    Some(Err(error)) => tracing::warn!(%error, "consumer error"),
+                    None => {}
+                }
+                if last_punctuation.elapsed() >= PUNCTUATE_EVERY {
+                    tasks.punctuate()?;
+                    last_punctuation = Instant::now();
+                }
+                tasks.maybe_commit(&consumer)
+            })();
+            let partitions = tasks.partitions();
+            tasks.recover_or_fail(step, &consumer, &partitions)?;
         }
         Ok(())
     })();
