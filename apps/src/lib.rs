@@ -1,6 +1,13 @@
 //! The crypto market analytics platform built on `streamlib` (DESIGN.md §4): the price event
-//! contract, the topics, and the configuration shared by the app binaries in `src/bin/`.
+//! contract, the topics, the configuration shared by the app binaries in `src/bin/`, and the
+//! topology of each stream app (validator, dedup, metrics, alerts).
 
+pub mod alerts;
+pub mod analytics;
 pub mod cli;
+pub mod counters;
+pub mod dedup;
 pub mod event;
+pub mod metrics;
 pub mod topics;
+pub mod validator;

@@ -13,9 +13,6 @@ pub const METRICS: &str = "crypto.metrics";
 /// Anomaly alerts (`contracts/alert_event.schema.json`).
 pub const ALERTS: &str = "crypto.alerts";
 
-/// Every topic, in pipeline order.
-pub const ALL: [&str; 6] = [RAW, VALID, DLQ, DEDUP, METRICS, ALERTS];
-
 /// The ten coins the platform follows (DESIGN.md §4), in market-cap order.
 pub const DEFAULT_COINS: [&str; 10] = [
     "bitcoin",
@@ -29,3 +26,54 @@ pub const DEFAULT_COINS: [&str; 10] = [
     "hyperliquid",
     "sui",
 ];
+
+/// The platform's topic names; [`Topics::default`] gives the names above, [`Topics::prefixed`]
+/// a separate set (tests, side-by-side deployments).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topics {
+    /// See [`RAW`].
+    pub raw: String,
+    /// See [`VALID`].
+    pub valid: String,
+    /// See [`DLQ`].
+    pub dlq: String,
+    /// See [`DEDUP`].
+    pub dedup: String,
+    /// See [`METRICS`].
+    pub metrics: String,
+    /// See [`ALERTS`].
+    pub alerts: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self::prefixed("")
+    }
+}
+
+impl Topics {
+    /// Every name preceded by `prefix` (e.g. `test-42.`).
+    pub fn prefixed(prefix: &str) -> Self {
+        let name = |topic: &str| format!("{prefix}{topic}");
+        Self {
+            raw: name(RAW),
+            valid: name(VALID),
+            dlq: name(DLQ),
+            dedup: name(DEDUP),
+            metrics: name(METRICS),
+            alerts: name(ALERTS),
+        }
+    }
+
+    /// Every name, in pipeline order.
+    pub fn all(&self) -> [&str; 6] {
+        [
+            &self.raw,
+            &self.valid,
+            &self.dlq,
+            &self.dedup,
+            &self.metrics,
+            &self.alerts,
+        ]
+    }
+}

@@ -1,0 +1,505 @@
+//! **alerts**: `crypto.prices.dedup` → `crypto.alerts` (contract `alert_event` 1.0). Rules,
+//! configurable per coin ([`RulesConfig`]):
+//! - `price_move`: |simple return| over a horizon ≥ threshold (a fraction);
+//! - `zscore`: |z| of the latest log return against the window's earlier returns ≥ threshold;
+//! - `volume_spike`: latest 24 h volume / median of the window's earlier volumes ≥ threshold;
+//! - `stale_feed`: no event for a coin for `stale_after_minutes` of processing time (checked
+//!   by a wall-clock punctuator).
+//!
+//! One alert per rule, coin and window per cooldown; severity is `critical` at twice the
+//! threshold, else `warning`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use streamlib::error::ProcessError;
+use streamlib::prelude::*;
+use streamlib::processor::PunctuatorId;
+use streamlib::state::KeyValueStore;
+
+use crate::analytics::history::PriceHistory;
+use crate::analytics::stats::{log_returns, median, z_score};
+use crate::analytics::Horizon;
+use crate::counters::Counters;
+use crate::event::{format_millis, format_ts, sha256_hex, PriceEvent};
+use crate::metrics::{point, series, LOOKBACK_MS};
+use crate::topics::Topics;
+
+/// Price history of the alert rules.
+pub const HISTORY_STORE: &str = "alerts-history";
+/// Last alert time per (rule, series, window), and last arrival per series.
+pub const STATE_STORE: &str = "alerts-state";
+/// How often the stale-feed check runs (wall clock).
+const STALE_CHECK_EVERY_MS: i64 = 10_000;
+
+/// A record of `crypto.alerts`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // documented field by field in the JSON Schema
+pub struct AlertEvent {
+    pub schema_version: String,
+    pub alert_id: String,
+    pub rule: Rule,
+    pub severity: Severity,
+    pub coin_id: String,
+    pub vs_currency: String,
+    pub window: Option<Horizon>,
+    pub observed: f64,
+    pub threshold: f64,
+    pub ts_event: String,
+    pub ts_alert: String,
+    pub message: String,
+}
+
+/// The alert rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Rule {
+    PriceMove,
+    Zscore,
+    VolumeSpike,
+    StaleFeed,
+}
+
+impl Rule {
+    fn label(self) -> &'static str {
+        match self {
+            Rule::PriceMove => "price_move",
+            Rule::Zscore => "zscore",
+            Rule::VolumeSpike => "volume_spike",
+            Rule::StaleFeed => "stale_feed",
+        }
+    }
+}
+
+/// How bad an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// A threshold over a horizon.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowRule {
+    /// Horizon looked at.
+    pub window: Horizon,
+    /// Alert when observed ≥ this.
+    pub threshold: f64,
+    /// Fewest earlier points the statistic needs (zscore, volume_spike).
+    #[serde(default = "default_min_points")]
+    pub min_points: usize,
+}
+
+fn default_min_points() -> usize {
+    12
+}
+
+/// The rules of one coin; in an override, absent fields keep the defaults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoinRules {
+    /// Price-move rules (threshold: fraction, 0.05 = 5 %); `[]` disables.
+    pub price_move: Option<Vec<WindowRule>>,
+    /// z-score rule (threshold: |z|); `null` disables.
+    pub zscore: Option<Option<WindowRule>>,
+    /// Volume-spike rule (threshold: ratio to the median); `null` disables.
+    pub volume_spike: Option<Option<WindowRule>>,
+    /// Minutes without events before `stale_feed`; 0 disables.
+    pub stale_after_minutes: Option<u64>,
+    /// Minutes after an alert during which the same rule, coin and window stay quiet.
+    pub cooldown_minutes: Option<u64>,
+}
+
+/// Effective rules of a coin.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rules {
+    /// See [`CoinRules::price_move`].
+    pub price_move: Vec<WindowRule>,
+    /// See [`CoinRules::zscore`].
+    pub zscore: Option<WindowRule>,
+    /// See [`CoinRules::volume_spike`].
+    pub volume_spike: Option<WindowRule>,
+    /// See [`CoinRules::stale_after_minutes`].
+    pub stale_after_minutes: u64,
+    /// See [`CoinRules::cooldown_minutes`].
+    pub cooldown_minutes: u64,
+}
+
+/// Defaults plus per-coin overrides, read from a JSON file (`--rules`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Overrides of the built-in defaults for every coin.
+    #[serde(default)]
+    pub default: CoinRules,
+    /// Overrides per `coin_id`.
+    #[serde(default)]
+    pub coins: BTreeMap<String, CoinRules>,
+}
+
+impl RulesConfig {
+    /// Reads a rules file.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// The rules in effect for `coin_id`.
+    pub fn rules_for(&self, coin_id: &str) -> Rules {
+        let builtin = Rules {
+            price_move: vec![
+                WindowRule {
+                    window: Horizon::H1,
+                    threshold: 0.05,
+                    min_points: 0,
+                },
+                WindowRule {
+                    window: Horizon::H24,
+                    threshold: 0.10,
+                    min_points: 0,
+                },
+            ],
+            zscore: Some(WindowRule {
+                window: Horizon::H24,
+                threshold: 4.0,
+                min_points: 12,
+            }),
+            volume_spike: Some(WindowRule {
+                window: Horizon::H24,
+                threshold: 3.0,
+                min_points: 12,
+            }),
+            stale_after_minutes: 15,
+            cooldown_minutes: 60,
+        };
+        let apply = |rules: Rules, o: &CoinRules| Rules {
+            price_move: o.price_move.clone().unwrap_or(rules.price_move),
+            zscore: o.zscore.clone().unwrap_or(rules.zscore),
+            volume_spike: o.volume_spike.clone().unwrap_or(rules.volume_spike),
+            stale_after_minutes: o.stale_after_minutes.unwrap_or(rules.stale_after_minutes),
+            cooldown_minutes: o.cooldown_minutes.unwrap_or(rules.cooldown_minutes),
+        };
+        let rules = apply(builtin, &self.default);
+        match self.coins.get(coin_id) {
+            Some(coin) => apply(rules, coin),
+            None => rules,
+        }
+    }
+}
+
+/// What a rule saw, before cooldown and formatting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// Rule that fired.
+    pub rule: Rule,
+    /// Horizon it looked at (`None` for stale_feed).
+    pub window: Option<Horizon>,
+    /// Observed value.
+    pub observed: f64,
+    /// Threshold it reached.
+    pub threshold: f64,
+}
+
+/// The event-driven rules evaluated on `history` at the in-order event time `ts`.
+pub fn evaluate(
+    history: &PriceHistory<'_>,
+    ts: i64,
+    rules: &Rules,
+) -> Result<Vec<Finding>, ProcessError> {
+    let mut findings = Vec::new();
+    for rule in &rules.price_move {
+        let stats = history.stats(ts, rule.window.millis(), LOOKBACK_MS)?;
+        if let Some(r) = stats.and_then(|s| s.simple_return) {
+            if r.abs() >= rule.threshold {
+                findings.push(Finding {
+                    rule: Rule::PriceMove,
+                    window: Some(rule.window),
+                    observed: r.abs(),
+                    threshold: rule.threshold,
+                });
+            }
+        }
+    }
+    if let Some(rule) = &rules.zscore {
+        let window = history.window(ts, rule.window.millis(), LOOKBACK_MS)?;
+        let returns = log_returns(&window);
+        if let Some((latest, earlier)) = returns.split_last() {
+            if earlier.len() >= rule.min_points {
+                if let Some(z) = z_score(*latest, earlier) {
+                    if z.abs() >= rule.threshold {
+                        findings.push(Finding {
+                            rule: Rule::Zscore,
+                            window: Some(rule.window),
+                            observed: z.abs(),
+                            threshold: rule.threshold,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if let Some(rule) = &rules.volume_spike {
+        let window = history.points(ts - rule.window.millis() + 1, ts)?;
+        if let Some((latest, earlier)) = window.split_last() {
+            let volumes: Vec<f64> = earlier.iter().filter_map(|p| p.volume).collect();
+            if let (Some(volume), true) = (latest.volume, volumes.len() >= rule.min_points) {
+                if let Some(m) = median(&volumes).filter(|m| *m > 0.0) {
+                    let ratio = volume / m;
+                    if ratio >= rule.threshold {
+                        findings.push(Finding {
+                            rule: Rule::VolumeSpike,
+                            window: Some(rule.window),
+                            observed: ratio,
+                            threshold: rule.threshold,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(findings)
+}
+
+/// The alert record of `finding` for a coin whose relevant event time is `ts_event`.
+pub fn alert(
+    finding: &Finding,
+    coin_id: &str,
+    vs_currency: &str,
+    ts_event: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AlertEvent {
+    let ts_event = format_millis(ts_event);
+    let window = finding.window.map(Horizon::label).unwrap_or_default();
+    let rule = finding.rule.label();
+    let severity = if finding.observed >= 2.0 * finding.threshold {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let message = match finding.rule {
+        Rule::PriceMove => format!(
+            "{coin_id} moved {:.2} % within {window}",
+            finding.observed * 100.0
+        ),
+        Rule::Zscore => format!(
+            "{coin_id}: latest 5-minute return is {:.1} standard deviations from the {window} mean",
+            finding.observed
+        ),
+        Rule::VolumeSpike => format!(
+            "{coin_id}: volume is {:.1}x the {window} median",
+            finding.observed
+        ),
+        Rule::StaleFeed => format!("{coin_id}: no price event for {:.0} s", finding.observed),
+    };
+    AlertEvent {
+        schema_version: "1.0".into(),
+        alert_id: sha256_hex(&format!(
+            "{rule}|{coin_id}|{vs_currency}|{window}|{ts_event}"
+        )),
+        rule: finding.rule,
+        severity,
+        coin_id: coin_id.to_string(),
+        vs_currency: vs_currency.to_string(),
+        window: finding.window,
+        observed: finding.observed,
+        threshold: finding.threshold,
+        ts_event,
+        ts_alert: format_ts(now),
+        message,
+    }
+}
+
+fn cooldown_key(rule: Rule, series: &str, window: Option<Horizon>) -> Vec<u8> {
+    format!(
+        "c|{}|{series}|{}",
+        rule.label(),
+        window.map(Horizon::label).unwrap_or_default()
+    )
+    .into_bytes()
+}
+
+const ARRIVAL_PREFIX: &[u8] = b"a|";
+
+/// Whether the cooldown allows an alert at `now` (and if so, starts a new one).
+fn cooled_down(
+    state: &mut dyn KeyValueStore,
+    key: &[u8],
+    now: i64,
+    cooldown_ms: i64,
+) -> Result<bool, ProcessError> {
+    let last = state
+        .get(key)?
+        .and_then(|b| b.try_into().ok())
+        .map(i64::from_be_bytes);
+    if last.is_some_and(|last| now < last + cooldown_ms) {
+        return Ok(false);
+    }
+    state.put(key, &now.to_be_bytes())?;
+    Ok(true)
+}
+
+struct Alerts {
+    config: RulesConfig,
+    counters: Counters,
+}
+
+impl Alerts {
+    fn emit(
+        &self,
+        ctx: &mut ProcessorContext<'_, String, AlertEvent>,
+        alert: AlertEvent,
+        ts: i64,
+    ) -> Result<(), ProcessError> {
+        self.counters
+            .inc("alerts_raised_total", &[("rule", alert.rule.label())]);
+        tracing::info!(rule = alert.rule.label(), coin = %alert.coin_id, observed = alert.observed, "alert");
+        ctx.forward(Record::new(alert.coin_id.clone(), alert, ts))
+    }
+}
+
+impl Processor<String, PriceEvent, String, AlertEvent> for Alerts {
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, AlertEvent>,
+    ) -> Result<(), ProcessError> {
+        ctx.schedule(STALE_CHECK_EVERY_MS, PunctuationType::WallClockTime);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        record: Record<String, PriceEvent>,
+        ctx: &mut ProcessorContext<'_, String, AlertEvent>,
+    ) -> Result<(), ProcessError> {
+        let event = &record.value;
+        let point = point(event)?;
+        let series = series(event);
+        let rules = self.config.rules_for(&event.coin_id);
+        // Arrival (wall clock) and event time of the series' latest event, for stale_feed.
+        let mut arrival = ctx.wall_clock_time().to_be_bytes().to_vec();
+        arrival.extend_from_slice(&point.ts.to_be_bytes());
+        let mut arrival_key = ARRIVAL_PREFIX.to_vec();
+        arrival_key.extend_from_slice(series.as_bytes());
+        ctx.key_value_store(STATE_STORE)?
+            .put(&arrival_key, &arrival)?;
+
+        let mut history = PriceHistory::new(ctx.key_value_store(HISTORY_STORE)?, series.clone());
+        let previous = history.latest()?;
+        history.add(point)?;
+        if previous.is_some_and(|latest| point.ts <= latest) {
+            return Ok(());
+        }
+        let findings = evaluate(&history, point.ts, &rules)?;
+        history.trim(point.ts - Horizon::D7.millis() - LOOKBACK_MS)?;
+        let cooldown_ms = rules.cooldown_minutes as i64 * 60_000;
+        for finding in findings {
+            let key = cooldown_key(finding.rule, &series, finding.window);
+            if !cooled_down(
+                ctx.key_value_store(STATE_STORE)?,
+                &key,
+                point.ts,
+                cooldown_ms,
+            )? {
+                self.counters
+                    .inc("alerts_suppressed_total", &[("rule", finding.rule.label())]);
+                continue;
+            }
+            let alert = alert(
+                &finding,
+                &event.coin_id,
+                &event.vs_currency,
+                point.ts,
+                chrono::Utc::now(),
+            );
+            self.emit(ctx, alert, point.ts)?;
+        }
+        Ok(())
+    }
+
+    fn punctuate(
+        &mut self,
+        _: PunctuatorId,
+        now: i64,
+        ctx: &mut ProcessorContext<'_, String, AlertEvent>,
+    ) -> Result<(), ProcessError> {
+        let arrivals = ctx
+            .key_value_store(STATE_STORE)?
+            .prefix_scan(ARRIVAL_PREFIX)?;
+        for (key, value) in arrivals {
+            let series = String::from_utf8_lossy(&key[ARRIVAL_PREFIX.len()..]).into_owned();
+            let Some((coin_id, vs_currency)) = series.split_once('|') else {
+                continue;
+            };
+            let (Ok(arrived), Ok(ts_event)) = (
+                value[..8.min(value.len())]
+                    .try_into()
+                    .map(i64::from_be_bytes),
+                value[8.min(value.len())..]
+                    .try_into()
+                    .map(i64::from_be_bytes),
+            ) else {
+                continue;
+            };
+            let rules = self.config.rules_for(coin_id);
+            let limit_ms = rules.stale_after_minutes as i64 * 60_000;
+            if limit_ms == 0 || now - arrived < limit_ms {
+                continue;
+            }
+            let key = cooldown_key(Rule::StaleFeed, &series, None);
+            if !cooled_down(
+                ctx.key_value_store(STATE_STORE)?,
+                &key,
+                now,
+                rules.cooldown_minutes as i64 * 60_000,
+            )? {
+                continue;
+            }
+            let finding = Finding {
+                rule: Rule::StaleFeed,
+                window: None,
+                observed: (now - arrived) as f64 / 1000.0,
+                threshold: limit_ms as f64 / 1000.0,
+            };
+            let alert = alert(
+                &finding,
+                coin_id,
+                vs_currency,
+                ts_event,
+                chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
+            );
+            self.emit(ctx, alert, now)?;
+        }
+        Ok(())
+    }
+}
+
+/// The alerts topology with `config`, counting into `counters`.
+pub fn topology(topics: &Topics, config: RulesConfig, counters: &Counters) -> Topology {
+    let builder = StreamsBuilder::new();
+    let counters = counters.clone();
+    let stream = builder.stream_with_timestamps(
+        &topics.dedup,
+        StringSerde,
+        JsonSerde::<PriceEvent>::new(),
+        |_, event: &PriceEvent, kafka_ts| event.ts_event_millis().unwrap_or(kafka_ts),
+    );
+    stream.with_store(StoreSpec::new(HISTORY_STORE, StoreKind::KeyValue));
+    stream.with_store(StoreSpec::new(STATE_STORE, StoreKind::KeyValue));
+    stream
+        .process(
+            move || Alerts {
+                config: config.clone(),
+                counters: counters.clone(),
+            },
+            &[HISTORY_STORE, STATE_STORE],
+        )
+        .to(&topics.alerts, StringSerde, JsonSerde::<AlertEvent>::new());
+    builder.build()
+}

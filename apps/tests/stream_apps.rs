@@ -1,0 +1,398 @@
+//! The stream apps on the TopologyTestDriver: routing, dead-letter envelopes, deduplication,
+//! metric values and alert rules. Every output is checked against its contract.
+
+use std::time::Duration;
+
+use apps::alerts::{self, RulesConfig};
+use apps::counters::Counters;
+use apps::event::{PriceEvent, Source};
+use apps::metrics::{self, Emit, MetricsEvent};
+use apps::topics::Topics;
+use apps::{dedup, validator};
+use chrono::DateTime;
+use serde_json::Value;
+use streamlib::prelude::*;
+use streamlib::testing::{DriverConfig, TopologyTestDriver};
+
+const MIN5: i64 = 300_000;
+/// 2026-11-23T00:00:00Z: hour-aligned.
+const BASE: i64 = 1_795_392_000_000;
+
+fn schema(name: &str) -> jsonschema::Validator {
+    let path = format!(
+        "{}/../contracts/{name}.schema.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap()
+}
+
+fn assert_valid(validator: &jsonschema::Validator, value: &Value) {
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{value}: {errors:?}");
+}
+
+fn event(coin: &str, price: f64, ts: i64) -> PriceEvent {
+    let at = DateTime::from_timestamp_millis(ts).unwrap();
+    let mut event = PriceEvent::new(Source::Synthetic, coin, "sym", "usd", price, at, at);
+    event.total_volume = Some(1_000_000.0);
+    event
+}
+
+fn driver(topology: Topology) -> TopologyTestDriver {
+    TopologyTestDriver::new(topology, DriverConfig::default()).unwrap()
+}
+
+fn pipe_event(driver: &mut TopologyTestDriver, topic: &str, event: &PriceEvent) {
+    let bytes = serde_json::to_vec(event).unwrap();
+    driver
+        .pipe_raw(
+            topic,
+            Some(event.coin_id.clone().into_bytes()),
+            Some(bytes),
+            BASE,
+        )
+        .unwrap();
+}
+
+#[test]
+fn the_validator_passes_valid_bytes_unchanged_and_dead_letters_the_rest_with_the_reason() {
+    let topics = Topics::default();
+    let counters = Counters::default();
+    let mut d = driver(validator::topology(&topics, &counters));
+    let valid = serde_json::to_vec(&event("bitcoin", 70_000.0, BASE)).unwrap();
+    let mut wrong_version: Value = serde_json::from_slice(&valid).unwrap();
+    wrong_version["schema_version"] = "2.0".into();
+    let mut missing: Value = serde_json::from_slice(&valid).unwrap();
+    missing.as_object_mut().unwrap().remove("price");
+    let mut wrong_type: Value = serde_json::from_slice(&valid).unwrap();
+    wrong_type["price"] = "abc".into();
+    let mut negative: Value = serde_json::from_slice(&valid).unwrap();
+    negative["price"] = (-1.0).into();
+    let cases: Vec<(Vec<u8>, &str, &str)> = vec![
+        (b"{not json".to_vec(), "json_syntax", ""),
+        (vec![0xff, 0xfe, 0x00], "utf8", ""),
+        (Vec::new(), "json_syntax", ""),
+        (
+            serde_json::to_vec(&wrong_version).unwrap(),
+            "const",
+            "/schema_version",
+        ),
+        (serde_json::to_vec(&missing).unwrap(), "required", ""),
+        (serde_json::to_vec(&wrong_type).unwrap(), "type", "/price"),
+        (
+            serde_json::to_vec(&negative).unwrap(),
+            "exclusiveMinimum",
+            "/price",
+        ),
+    ];
+    d.pipe_raw(
+        &topics.raw,
+        Some(b"bitcoin".to_vec()),
+        Some(valid.clone()),
+        BASE,
+    )
+    .unwrap();
+    for (bytes, _, _) in &cases {
+        d.pipe_raw(
+            &topics.raw,
+            Some(b"bitcoin".to_vec()),
+            Some(bytes.clone()),
+            BASE,
+        )
+        .unwrap();
+    }
+    let passed = d.read_raw(&topics.valid);
+    assert_eq!(passed.len(), 1);
+    assert_eq!(
+        passed[0].value.as_deref(),
+        Some(&valid[..]),
+        "bytes unchanged"
+    );
+    let dead = d.read_raw(&topics.dlq);
+    assert_eq!(dead.len(), cases.len());
+    let dead_letter = schema("dead_letter");
+    for (i, (record, (bytes, keyword, pointer))) in dead.iter().zip(&cases).enumerate() {
+        let envelope: Value = serde_json::from_slice(record.value.as_deref().unwrap()).unwrap();
+        assert_valid(&dead_letter, &envelope);
+        assert_eq!(envelope["reason"]["keyword"], *keyword, "{envelope}");
+        assert_eq!(envelope["reason"]["instance_path"], *pointer, "{envelope}");
+        assert_eq!(envelope["source"]["offset"], i as i64 + 1);
+        assert_eq!(envelope["source"]["key"], "bitcoin");
+        assert_eq!(envelope["original"]["size_bytes"], bytes.len());
+        assert_eq!(
+            record.key.as_deref(),
+            Some(&b"bitcoin"[..]),
+            "original key kept"
+        );
+    }
+    let envelope: Value = serde_json::from_slice(dead[1].value.as_deref().unwrap()).unwrap();
+    assert_eq!(envelope["original"]["encoding"], "base64");
+    assert_eq!(envelope["original"]["data"], "//4A");
+    assert_eq!(
+        counters.total("validator_dead_lettered_total"),
+        cases.len() as u64
+    );
+    assert_eq!(counters.get("validator_valid_total", &[]), 1);
+}
+
+#[test]
+fn dedup_forwards_first_occurrences_within_the_horizon_and_counts_duplicates() {
+    let topics = Topics::default();
+    let counters = Counters::default();
+    let mut d = driver(dedup::topology(
+        &topics,
+        Duration::from_secs(3600),
+        &counters,
+    ));
+    let first = event("bitcoin", 1.0, BASE);
+    let same_key_other_price = event("bitcoin", 2.0, BASE);
+    let other_currency = PriceEvent {
+        vs_currency: "eur".into(),
+        ..first.clone()
+    };
+    let later = event("bitcoin", 3.0, BASE + 2 * 3_600_000);
+    for e in [
+        &first,
+        &first,
+        &same_key_other_price,
+        &other_currency,
+        &later,
+        &first,
+    ] {
+        pipe_event(&mut d, &topics.valid, e);
+    }
+    let out = d.read_raw(&topics.dedup);
+    let prices: Vec<(String, f64)> = out
+        .iter()
+        .map(|r| {
+            let e: PriceEvent = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
+            (e.vs_currency, e.price)
+        })
+        .collect();
+    // The last `first` comes after its key expired (1 h horizon, stream time 2 h later).
+    assert_eq!(
+        prices,
+        [
+            ("usd".into(), 1.0),
+            ("eur".into(), 1.0),
+            ("usd".into(), 3.0),
+            ("usd".into(), 1.0)
+        ]
+    );
+    assert_eq!(counters.get("dedup_duplicates_total", &[]), 2);
+}
+
+fn metrics_for(prices: &[f64]) -> Vec<MetricsEvent> {
+    let topics = Topics::default();
+    let mut d = driver(metrics::topology(&topics, &Counters::default()));
+    for (i, price) in prices.iter().enumerate() {
+        pipe_event(
+            &mut d,
+            &topics.dedup,
+            &event("bitcoin", *price, BASE + i as i64 * MIN5),
+        );
+    }
+    let contract = schema("metrics_event");
+    d.read_output(
+        &topics.metrics,
+        &StringSerde,
+        &JsonSerde::<MetricsEvent>::new(),
+    )
+    .unwrap()
+    .into_iter()
+    .map(|r| {
+        assert_valid(&contract, &serde_json::to_value(&r.value).unwrap());
+        r.value
+    })
+    .collect()
+}
+
+#[test]
+fn metrics_report_returns_against_the_reference_price_and_sample_volatility() {
+    let out = metrics_for(&[100.0, 101.0, 99.0, 102.0]);
+    let last_update = |horizon: &str| {
+        out.iter()
+            .rev()
+            .find(|m| m.emit == Emit::Update && m.horizon.label() == horizon)
+            .unwrap()
+            .clone()
+    };
+    // 5 minutes: the reference is the previous poll, exactly 5 minutes earlier.
+    let m5 = last_update("5m");
+    assert_eq!(
+        (m5.n_points, m5.price_first, m5.price_last),
+        (2, 99.0, 102.0)
+    );
+    assert!((m5.simple_return.unwrap() - (102.0 / 99.0 - 1.0)).abs() < 1e-12);
+    assert_eq!(m5.realized_vol, None, "no volatility over 5 minutes");
+    assert_eq!(m5.window_end, "2026-11-23T00:15:00.001Z");
+    assert_eq!(m5.window_start, "2026-11-23T00:10:00.001Z");
+    // 1 hour: no price before the window, so p1 is the first price in it.
+    let h1 = last_update("1h");
+    assert_eq!((h1.n_points, h1.price_first), (4, 100.0));
+    assert!((h1.log_return.unwrap() - (1.02f64).ln()).abs() < 1e-12);
+    let r = [
+        (1.01f64).ln(),
+        (99.0f64 / 101.0).ln(),
+        (102.0f64 / 99.0).ln(),
+    ];
+    let mean = r.iter().sum::<f64>() / 3.0;
+    let vol = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    assert!((h1.realized_vol.unwrap() - vol).abs() < 1e-12);
+    // The first event has a single point: no return.
+    assert_eq!(out[0].n_points, 1);
+    assert_eq!(out[0].simple_return, None);
+}
+
+#[test]
+fn metrics_emit_final_values_when_an_aligned_window_closes() {
+    let prices: Vec<f64> = (0..14).map(|i| 100.0 + i as f64).collect();
+    let out = metrics_for(&prices);
+    let finals: Vec<&MetricsEvent> = out.iter().filter(|m| m.emit == Emit::Final).collect();
+    // 13 five-minute windows closed; the 12th event (00:60) closed the first hour.
+    assert_eq!(
+        finals.iter().filter(|m| m.horizon.label() == "5m").count(),
+        13
+    );
+    let hour: Vec<&&MetricsEvent> = finals
+        .iter()
+        .filter(|m| m.horizon.label() == "1h")
+        .collect();
+    assert_eq!(hour.len(), 1);
+    let hour = hour[0];
+    assert_eq!(hour.window_start, "2026-11-23T00:00:00.000Z");
+    assert_eq!(hour.window_end, "2026-11-23T01:00:00.000Z");
+    assert_eq!(
+        (hour.n_points, hour.price_first, hour.price_last),
+        (12, 100.0, 111.0)
+    );
+    assert_eq!(hour.ts_event, "2026-11-23T00:55:00.000Z");
+    assert_eq!(
+        out.iter().filter(|m| m.emit == Emit::Update).count(),
+        14 * 4
+    );
+}
+
+fn alert_run(
+    prices: &[(f64, f64)],
+    config: RulesConfig,
+) -> (Vec<alerts::AlertEvent>, TopologyTestDriver, Topics) {
+    let topics = Topics::default();
+    let mut d = driver(alerts::topology(&topics, config, &Counters::default()));
+    for (i, (price, volume)) in prices.iter().enumerate() {
+        let mut e = event("bitcoin", *price, BASE + i as i64 * MIN5);
+        e.total_volume = Some(*volume);
+        pipe_event(&mut d, &topics.dedup, &e);
+    }
+    let out = read_alerts(&mut d, &topics);
+    (out, d, topics)
+}
+
+fn read_alerts(d: &mut TopologyTestDriver, topics: &Topics) -> Vec<alerts::AlertEvent> {
+    let contract = schema("alert_event");
+    d.read_output(
+        &topics.alerts,
+        &StringSerde,
+        &JsonSerde::<alerts::AlertEvent>::new(),
+    )
+    .unwrap()
+    .into_iter()
+    .map(|r| {
+        assert_valid(&contract, &serde_json::to_value(&r.value).unwrap());
+        r.value
+    })
+    .collect()
+}
+
+/// A calm walk: ±0.1 % alternating moves.
+fn calm(n: usize) -> Vec<(f64, f64)> {
+    (0..n)
+        .map(|i| {
+            (
+                100.0 * if i % 2 == 0 { 1.0 } else { 1.001 },
+                1_000.0 + (i % 3) as f64,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_calm_market_raises_nothing_and_a_crash_raises_price_move_and_zscore_once() {
+    let (quiet, ..) = alert_run(&calm(40), RulesConfig::default());
+    assert!(quiet.is_empty(), "{quiet:?}");
+
+    let mut prices = calm(40);
+    prices.push((92.0, 1_000.0)); // −8 % in one poll
+    prices.push((91.0, 1_000.0)); // still down: the cooldown keeps it quiet
+    let (alerts, ..) = alert_run(&prices, RulesConfig::default());
+    let rules: Vec<(String, Option<&str>)> = alerts
+        .iter()
+        .map(|a| (format!("{:?}", a.rule), a.window.map(|w| w.label())))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("PriceMove".into(), Some("1h")),
+            ("Zscore".into(), Some("24h"))
+        ],
+        "{alerts:?}"
+    );
+    let price_move = &alerts[0];
+    // The reference is the poll exactly one hour earlier (index 28, price 100).
+    assert!(
+        (price_move.observed - (1.0 - 92.0 / 100.0)).abs() < 1e-9,
+        "{price_move:?}"
+    );
+    assert_eq!(price_move.threshold, 0.05);
+    assert_eq!(format!("{:?}", price_move.severity), "Warning");
+    assert_eq!(price_move.ts_event, "2026-11-23T03:20:00.000Z");
+}
+
+#[test]
+fn volume_spikes_and_per_coin_overrides() {
+    let mut prices = calm(20);
+    prices.push((100.0, 5_000.0));
+    let (alerts, ..) = alert_run(&prices, RulesConfig::default());
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(format!("{:?}", alerts[0].rule), "VolumeSpike");
+    assert!((alerts[0].observed - 5.0).abs() < 0.01);
+    assert_eq!(format!("{:?}", alerts[0].severity), "Warning");
+
+    let config: RulesConfig = serde_json::from_str(
+        r#"{"coins": {"bitcoin": {"volume_spike": {"window": "24h", "threshold": 2.0}}}}"#,
+    )
+    .unwrap();
+    let (alerts, ..) = alert_run(&prices, config.clone());
+    assert_eq!(
+        format!("{:?}", alerts[0].severity),
+        "Critical",
+        "5x is twice the 2x threshold"
+    );
+    assert_eq!(
+        config.rules_for("ethereum").volume_spike.unwrap().threshold,
+        3.0
+    );
+}
+
+#[test]
+fn a_coin_without_events_for_the_stale_limit_raises_one_stale_feed_alert() {
+    let (alerts, mut d, topics) = alert_run(&calm(3), RulesConfig::default());
+    assert!(alerts.is_empty());
+    d.advance_wall_clock(Duration::from_secs(14 * 60)).unwrap();
+    assert!(read_alerts(&mut d, &topics).is_empty(), "not stale yet");
+    d.advance_wall_clock(Duration::from_secs(2 * 60)).unwrap();
+    let stale = read_alerts(&mut d, &topics);
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    assert_eq!(stale[0].window, None);
+    assert_eq!(stale[0].ts_event, "2026-11-23T00:10:00.000Z");
+    assert!(stale[0].observed >= 900.0, "{:?}", stale[0]);
+    d.advance_wall_clock(Duration::from_secs(10 * 60)).unwrap();
+    assert!(read_alerts(&mut d, &topics).is_empty(), "cooldown");
+}
