@@ -56,6 +56,9 @@ pub struct StreamOptions {
     /// Replication factor of the internal topics (-1: the broker's default).
     #[arg(long, env = "REPLICATION_FACTOR", default_value_t = -1)]
     pub replication_factor: i32,
+    /// Prefix of every platform topic (e.g. `staging.` reads `staging.crypto.prices.raw`).
+    #[arg(long, env = "TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
 }
 
 impl StreamOptions {

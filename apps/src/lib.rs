@@ -9,5 +9,6 @@ pub mod counters;
 pub mod dedup;
 pub mod event;
 pub mod metrics;
+pub mod runner;
 pub mod topics;
 pub mod validator;

@@ -1,0 +1,87 @@
+//! The `main` of every stream-app binary: parse flags (with `--config`), log, build the
+//! topology, run it on Kafka until SIGINT/SIGTERM, exit non-zero on failure.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser};
+use streamlib::error::ErrorAction;
+use streamlib::prelude::Topology;
+use streamlib::runtime::{run_until_signal, KafkaStreams, StreamsConfig};
+
+use crate::cli::{init_tracing, StreamOptions};
+use crate::counters::Counters;
+use crate::topics::Topics;
+
+/// Flags of a stream app: the shared ones plus the app's own `A`.
+#[derive(Parser, Debug)]
+#[command(args_override_self = true)]
+struct AppArgs<A: Args> {
+    #[command(flatten)]
+    stream: StreamOptions,
+    #[command(flatten)]
+    app: A,
+}
+
+/// For apps without flags of their own.
+#[derive(Args, Debug)]
+pub struct NoArgs {}
+
+/// The runtime configuration of app `name`: failing records of any kind go to the platform's
+/// dead-letter topic (they are counted, and processing goes on), and the app's counters are
+/// served with the runtime's metrics.
+pub fn app_config(
+    name: &str,
+    options: &StreamOptions,
+    topics: &Topics,
+    counters: &Counters,
+) -> StreamsConfig {
+    let mut config = options.streams_config(name);
+    config.handlers.deserialization = ErrorAction::DeadLetter;
+    config.handlers.processing = ErrorAction::DeadLetter;
+    config.handlers.dead_letter_topic = Some(topics.dlq.clone());
+    config.extra_metrics = Some(counters.as_extra_metrics());
+    config
+}
+
+/// Runs app `name` whose topology `build` makes from its flags, until a signal arrives.
+pub fn main<A: Args>(
+    name: &'static str,
+    about: &'static str,
+    build: impl FnOnce(&A, &Topics, &Counters) -> anyhow::Result<Topology>,
+) -> ExitCode {
+    init_tracing();
+    let args: AppArgs<A> = parse_args_named(name, about);
+    let topics = Topics::prefixed(&args.stream.topic_prefix);
+    let counters = Counters::default();
+    let result = build(&args.app, &topics, &counters).and_then(|topology| {
+        let config = app_config(name, &args.stream, &topics, &counters);
+        tracing::info!(app = name, application_id = %config.application_id, bootstrap = %config.bootstrap_servers, "starting");
+        let mut app = KafkaStreams::new(topology, config);
+        app.start()?;
+        run_until_signal(&mut app)?;
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(app = name, "{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_args_named<A: Args>(name: &'static str, about: &'static str) -> AppArgs<A> {
+    use clap::{CommandFactory, FromArgMatches};
+    let args = match crate::cli::expand_config(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::exit(2);
+        }
+    };
+    let matches = AppArgs::<A>::command()
+        .name(name)
+        .about(about)
+        .get_matches_from(args);
+    AppArgs::<A>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
