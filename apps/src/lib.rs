@@ -3,4 +3,5 @@
 
 pub mod cli;
 pub mod event;
+pub mod producer;
 pub mod topics;
