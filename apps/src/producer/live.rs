@@ -289,8 +289,7 @@ pub(crate) async fn run<S: EventSink>(
     out: Output<'_, S>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<Stats, ProducerError> {
-    let schedule =
-        Schedule::new(config.interval).map_err(|e| ProducerError::Config(e.to_string()))?;
+    let schedule = Schedule::new(config.interval)?;
     let budget = config.budget()?;
     let mut poller = Poller::new(config, vs_currency, coins)?;
     let mut stats = Stats::default();

@@ -92,6 +92,9 @@ pub enum ProducerError {
     /// An invalid setting.
     #[error("configuration: {0}")]
     Config(String),
+    /// A tick interval below one millisecond.
+    #[error(transparent)]
+    Interval(#[from] schedule::BadInterval),
     /// The CoinGecko client could not be set up.
     #[error(transparent)]
     CoinGecko(#[from] coingecko::CoinGeckoError),

@@ -253,8 +253,7 @@ pub(crate) async fn run<S: EventSink>(
     out: Output<'_, S>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<Stats, ProducerError> {
-    let schedule =
-        Schedule::new(config.interval).map_err(|e| ProducerError::Config(e.to_string()))?;
+    let schedule = Schedule::new(config.interval)?;
     let step = TimeDelta::from_std(schedule.interval())
         .map_err(|e| ProducerError::Config(e.to_string()))?;
     let now = Utc::now();
