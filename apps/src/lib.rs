@@ -1,6 +1,6 @@
 //! The crypto market analytics platform built on `streamlib` (DESIGN.md §4): the price event
 //! contract, the topics, the configuration shared by the app binaries in `src/bin/`, and the
-//! topology of each stream app (validator, dedup, metrics, alerts).
+//! topology of each stream app (validator, dedup, metrics, alerts), and the CoinGecko producer.
 
 pub mod alerts;
 pub mod analytics;
@@ -9,6 +9,7 @@ pub mod counters;
 pub mod dedup;
 pub mod event;
 pub mod metrics;
+pub mod producer;
 pub mod runner;
 pub mod topics;
 pub mod validator;
