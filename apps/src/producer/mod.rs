@@ -26,6 +26,7 @@
 //! # });
 //! ```
 
+pub mod args;
 pub mod coingecko;
 pub mod coins;
 pub mod live;

@@ -1,0 +1,202 @@
+//! The whole platform in one process (the `pipeline` binary): a Kafka cluster (the given one,
+//! or librdkafka's in-process mock cluster when none is given), the platform topics, the four
+//! stream apps, and the producer.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+use streamlib::prelude::Topology;
+use streamlib::runtime::{KafkaStreams, ProcessingGuarantee};
+
+use crate::alerts::{self, RulesConfig};
+use crate::cli::StreamOptions;
+use crate::counters::Counters;
+use crate::runner::app_config;
+use crate::topics::Topics;
+use crate::{dedup, metrics, validator};
+
+/// Where the pipeline's Kafka is.
+pub struct Cluster {
+    /// Bootstrap servers.
+    pub bootstrap: String,
+    /// The in-process cluster, kept alive while the pipeline runs.
+    mock: Option<MockCluster<'static, DefaultProducerContext>>,
+}
+
+impl Cluster {
+    /// `bootstrap` if given, else a new one-broker in-process mock cluster.
+    pub fn connect_or_embed(bootstrap: Option<&str>) -> anyhow::Result<Self> {
+        match bootstrap {
+            Some(bootstrap) => Ok(Self {
+                bootstrap: bootstrap.to_string(),
+                mock: None,
+            }),
+            None => {
+                let mock = MockCluster::new(1).context("starting the in-process Kafka cluster")?;
+                Ok(Self {
+                    bootstrap: mock.bootstrap_servers(),
+                    mock: Some(mock),
+                })
+            }
+        }
+    }
+
+    /// Whether this is the in-process mock cluster.
+    pub fn is_embedded(&self) -> bool {
+        self.mock.is_some()
+    }
+
+    /// Creates the topics that do not exist yet. The mock cluster has no admin API, so there
+    /// every topic (internal ones included) is created directly.
+    pub fn create_topics(
+        &self,
+        names: &[String],
+        partitions: i32,
+        properties: &BTreeMap<String, String>,
+    ) -> anyhow::Result<()> {
+        if let Some(mock) = &self.mock {
+            for name in names {
+                mock.create_topic(name, partitions, 1)
+                    .with_context(|| format!("creating topic {name}"))?;
+            }
+            return Ok(());
+        }
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap);
+        for (k, v) in properties {
+            config.set(k, v);
+        }
+        let admin: AdminClient<DefaultClientContext> =
+            config.create().context("creating an admin client")?;
+        let new: Vec<NewTopic<'_>> = names
+            .iter()
+            .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(-1)))
+            .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        for result in runtime.block_on(admin.create_topics(&new, &options))? {
+            match result {
+                Ok(name) => tracing::info!(topic = %name, "created topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => anyhow::bail!("creating topic {name}: {code}"),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How the stream apps of a pipeline are set up.
+#[derive(Clone, Debug)]
+pub struct AppsSettings {
+    /// Shared runtime options (guarantee, state dir, client properties, topic prefix).
+    pub stream: StreamOptions,
+    /// How long dedup remembers a key.
+    pub dedup_horizon: Duration,
+    /// Alert rules.
+    pub rules: RulesConfig,
+}
+
+/// The four stream apps of a pipeline and their counters.
+pub struct StreamApps {
+    /// `(name, instance)` in pipeline order.
+    pub apps: Vec<(&'static str, KafkaStreams)>,
+    /// Counters of all four apps.
+    pub counters: Counters,
+}
+
+/// Each app's name and topology.
+pub fn topologies(
+    topics: &Topics,
+    settings: &AppsSettings,
+    counters: &Counters,
+) -> Vec<(&'static str, Topology)> {
+    vec![
+        (validator::APP, validator::topology(topics, counters)),
+        (
+            "dedup",
+            dedup::topology(topics, settings.dedup_horizon, counters),
+        ),
+        ("metrics", metrics::topology(topics, counters)),
+        (
+            "alerts",
+            alerts::topology(topics, settings.rules.clone(), counters),
+        ),
+    ]
+}
+
+impl StreamApps {
+    /// Creates the platform topics (and on the mock cluster the internal ones) with
+    /// `partitions` partitions, then starts the four apps.
+    pub fn start(
+        cluster: &Cluster,
+        settings: &AppsSettings,
+        partitions: i32,
+    ) -> anyhow::Result<Self> {
+        let topics = Topics::prefixed(&settings.stream.topic_prefix);
+        let counters = Counters::default();
+        let mut options = settings.stream.clone();
+        options.kafka.bootstrap_servers = cluster.bootstrap.clone();
+        let topologies = topologies(&topics, settings, &counters);
+        let mut names: Vec<String> = topics.all().iter().map(|t| t.to_string()).collect();
+        if cluster.is_embedded() {
+            for (name, topology) in &topologies {
+                let app_id = options.streams_config(name).application_id;
+                names.extend(
+                    topology
+                        .internal_topics()
+                        .into_iter()
+                        .map(|t| format!("{app_id}-{}", t.name)),
+                );
+            }
+        }
+        let properties: BTreeMap<String, String> =
+            options.kafka.kafka_properties.iter().cloned().collect();
+        cluster.create_topics(&names, partitions, &properties)?;
+        let mut apps = Vec::new();
+        for (name, topology) in topologies {
+            let mut config = app_config(name, &options, &topics, &counters);
+            // One process: the runtime metrics port (if any) is served by the first app only.
+            if !apps.is_empty() {
+                config.metrics_addr = None;
+            }
+            let mut app = KafkaStreams::new(topology, config);
+            app.start().with_context(|| format!("starting {name}"))?;
+            apps.push((name, app));
+        }
+        Ok(Self { apps, counters })
+    }
+
+    /// The first app that stopped on its own, if any.
+    pub fn stopped(&self) -> Option<&'static str> {
+        self.apps
+            .iter()
+            .find(|(_, app)| !app.is_running())
+            .map(|(name, _)| *name)
+    }
+
+    /// Closes every app (commit, close stores, leave the group); the first error wins.
+    pub fn close(mut self) -> anyhow::Result<()> {
+        let mut first = Ok(());
+        for (name, app) in &mut self.apps {
+            if let Err(error) = app.close() {
+                tracing::error!(app = *name, %error, "closing");
+                if first.is_ok() {
+                    first = Err(anyhow::anyhow!("{name}: {error}"));
+                }
+            }
+        }
+        first
+    }
+}
+
+/// The guarantee the pipeline uses unless told otherwise.
+pub const DEFAULT_GUARANTEE: ProcessingGuarantee = ProcessingGuarantee::ExactlyOnceV2;
