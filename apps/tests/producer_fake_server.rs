@@ -631,6 +631,61 @@ async fn the_run_loop_polls_records_and_stops_after_max_polls() {
     assert_eq!(page[0]["id"], json!("bitcoin"));
 }
 
+#[tokio::test]
+async fn shutdown_cuts_a_backoff_wait_short() {
+    let server = FakeCoinGecko::start(vec![
+        Reply::status(429, "{}").header("retry-after", "119"),
+        Reply::json(json!([coin("bitcoin", "btc", 1.0)])),
+    ])
+    .await;
+    let mut config = config(&server);
+    config.pause = apps::producer::live::sleep; // a real 119 s wait, unless cut short
+    let mut poller = Poller::new(&config, "usd", &ids(&["bitcoin"])).unwrap();
+    let (stop, mut shutdown) = watch::channel(false);
+    stop.send_replace(true);
+    let sink = MemorySink::default();
+    let report = poller
+        .poll(
+            Instant::now() + Duration::from_secs(240),
+            &sink,
+            &ProducerMetrics::default(),
+            &mut shutdown,
+        )
+        .await;
+    assert_eq!(report.failure, Some(PollFailure::Shutdown));
+    assert_eq!(report.delays, [Duration::from_secs(119)]);
+    assert_eq!(server.seen().len(), 1);
+    assert!(sink.records().is_empty());
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_the_metrics_endpoint() {
+    let metrics = Arc::new(ProducerMetrics::default());
+    metrics.request("429");
+    metrics.produced(3);
+    let (stop, shutdown) = watch::channel(false);
+    let (addr, server) =
+        apps::producer::metrics::serve("127.0.0.1:0".parse().unwrap(), metrics.clone(), shutdown)
+            .await
+            .unwrap();
+    let response = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("crypto_producer_requests_total{status=\"429\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("crypto_producer_events_produced_total 3"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE crypto_producer_polls_total counter"));
+    stop.send_replace(true);
+    server.await.unwrap();
+}
+
 /// Live poll → `KafkaSink` → the real broker: keyed, valid v1.1 events arrive.
 #[tokio::test]
 async fn polled_events_reach_kafka_keyed_and_valid() {

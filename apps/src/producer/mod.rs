@@ -241,3 +241,29 @@ pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
         std::future::pending::<()>().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sink::KafkaSink;
+
+    /// The pipeline spawns `run` on a multi-threaded runtime: its future must be `Send`.
+    #[test]
+    fn the_run_future_can_be_spawned() {
+        fn assert_send<T: Send>(_: &T) {}
+        let sink = KafkaSink::new("127.0.0.1:9", "t", &Default::default()).unwrap();
+        let (_stop, shutdown) = watch::channel(false);
+        for mode in [
+            Mode::Live(LiveConfig::default()),
+            Mode::Synthetic(SyntheticConfig::default()),
+        ] {
+            let future = run(
+                ProducerConfig::new(mode),
+                &sink,
+                Arc::default(),
+                shutdown.clone(),
+            );
+            assert_send(&future);
+        }
+    }
+}

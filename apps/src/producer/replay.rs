@@ -412,6 +412,7 @@ fn bar_records(bars: &[Bar], vs_currency: &str) -> Vec<OutRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::producer::metrics::ProducerMetrics;
 
     fn read(text: &str, format: ReplayFormat) -> Vec<Result<ReplayBatch, Malformed>> {
         ReplayReader::new(text.as_bytes(), format).collect()
@@ -507,6 +508,65 @@ mod tests {
         let results = read("coin,ts,price\nbitcoin,1,2\n", ReplayFormat::Csv);
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].as_ref().unwrap_err().line, 1);
+    }
+
+    async fn replay(name: &str, text: &str) -> (Stats, Vec<PriceEvent>, ProducerMetrics) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let config = ReplayConfig {
+            path,
+            format: None,
+            speedup: 0.0,
+            max_batches: None,
+        };
+        let sink = crate::producer::sink::MemorySink::default();
+        let metrics = ProducerMetrics::default();
+        let out = Output {
+            sink: &sink,
+            metrics: &metrics,
+        };
+        let (_stop, shutdown) = watch::channel(false);
+        let stats = run(&config, "usd", out, shutdown).await.unwrap();
+        let events = sink
+            .records()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.value).unwrap())
+            .collect();
+        (stats, events, metrics)
+    }
+
+    #[tokio::test]
+    async fn a_csv_replay_produces_replay_events_and_counts_bad_lines() {
+        let text = "coin_id,timestamp,close\n\
+                    bitcoin,2025-07-25T14:55:00Z,117000\n\
+                    bitcoin,not-a-time,1\n\
+                    bitcoin,2025-07-25T15:00:00Z,117100\n";
+        let (stats, events, metrics) = replay("bars.csv", text).await;
+        assert_eq!(
+            (stats.batches, stats.produced, stats.malformed_lines),
+            (2, 2, 1)
+        );
+        assert!(metrics
+            .render()
+            .contains("crypto_producer_replay_malformed_lines_total 1"));
+        assert_eq!(events[1].ts_event, "2025-07-25T15:00:00.000Z");
+        assert_eq!(
+            (events[1].price, events[1].source),
+            (117100.0, Source::Replay)
+        );
+        assert_eq!(events[1].symbol, "btc");
+    }
+
+    #[tokio::test]
+    async fn a_json_lines_replay_maps_items_like_live_ones() {
+        let text = "[{\"id\":\"sui\",\"symbol\":\"sui\",\"current_price\":\"3.5\",\
+                    \"last_updated\":\"2025-07-25T14:55:09.5Z\"}]\n[oops\n[]\n";
+        let (stats, events, _) = replay("polls.jsonl", text).await;
+        assert_eq!((stats.produced, stats.malformed_lines), (1, 1));
+        assert_eq!(events[0].price, 3.5);
+        assert_eq!(events[0].ts_event, "2025-07-25T14:55:09.500Z");
+        assert_eq!(events[0].source, Source::Replay);
     }
 
     #[test]

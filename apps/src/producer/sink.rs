@@ -150,11 +150,6 @@ impl KafkaSink {
             flush_timeout: Duration::from_secs(30),
         })
     }
-
-    /// The topic records go to.
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
 }
 
 impl EventSink for KafkaSink {
