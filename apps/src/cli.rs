@@ -18,9 +18,9 @@ use streamlib::runtime::{ProcessingGuarantee, StreamsConfig};
 /// Connection to Kafka.
 #[derive(Args, Clone, Debug)]
 pub struct KafkaOptions {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
-    pub bootstrap_servers: String,
+    /// Kafka bootstrap servers [default: 127.0.0.1:9092; `pipeline`: an in-process cluster].
+    #[arg(long, env = "KAFKA_BOOTSTRAP")]
+    pub bootstrap_servers: Option<String>,
     /// librdkafka property for every client, `name=value`; repeatable (SASL/SSL, timeouts, …).
     #[arg(short = 'X', long = "kafka-property", value_name = "NAME=VALUE", value_parser = parse_property)]
     pub kafka_properties: Vec<(String, String)>,
@@ -28,6 +28,18 @@ pub struct KafkaOptions {
     #[arg(long, env = "APP_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
+
+impl KafkaOptions {
+    /// The bootstrap servers, `127.0.0.1:9092` when none were given.
+    pub fn bootstrap(&self) -> &str {
+        self.bootstrap_servers
+            .as_deref()
+            .unwrap_or(DEFAULT_BOOTSTRAP)
+    }
+}
+
+/// Where the apps look for Kafka when told nothing.
+pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
 
 /// Options of every stream-processing app.
 #[derive(Args, Clone, Debug)]
@@ -68,7 +80,7 @@ impl StreamOptions {
             .application_id
             .clone()
             .unwrap_or_else(|| format!("crypto-{name}"));
-        let mut config = StreamsConfig::new(&application_id, &self.kafka.bootstrap_servers);
+        let mut config = StreamsConfig::new(&application_id, self.kafka.bootstrap());
         config.processing_guarantee = self.processing_guarantee;
         config.commit_interval = self.commit_interval_ms.map(Duration::from_millis);
         config.state_dir = self.state_dir.clone();
@@ -208,7 +220,7 @@ mod tests {
         let args =
             expand_config(os(&["app", "--config", path, "--bootstrap-servers", "b:2"])).unwrap();
         let demo = Demo::parse_from(args);
-        assert_eq!(demo.stream.kafka.bootstrap_servers, "b:2");
+        assert_eq!(demo.stream.kafka.bootstrap(), "b:2");
         assert_eq!(demo.stream.commit_interval_ms, Some(250));
         let config = demo.stream.streams_config("validator");
         assert_eq!(config.application_id, "crypto-validator");

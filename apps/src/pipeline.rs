@@ -13,7 +13,7 @@ use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 use streamlib::prelude::Topology;
-use streamlib::runtime::{KafkaStreams, ProcessingGuarantee};
+use streamlib::runtime::KafkaStreams;
 
 use crate::alerts::{self, RulesConfig};
 use crate::cli::StreamOptions;
@@ -144,7 +144,7 @@ impl StreamApps {
         let topics = Topics::prefixed(&settings.stream.topic_prefix);
         let counters = Counters::default();
         let mut options = settings.stream.clone();
-        options.kafka.bootstrap_servers = cluster.bootstrap.clone();
+        options.kafka.bootstrap_servers = Some(cluster.bootstrap.clone());
         let topologies = topologies(&topics, settings, &counters);
         let mut names: Vec<String> = topics.all().iter().map(|t| t.to_string()).collect();
         if cluster.is_embedded() {
@@ -197,6 +197,3 @@ impl StreamApps {
         first
     }
 }
-
-/// The guarantee the pipeline uses unless told otherwise.
-pub const DEFAULT_GUARANTEE: ProcessingGuarantee = ProcessingGuarantee::ExactlyOnceV2;

@@ -95,7 +95,10 @@ impl Dashboard {
                 pct(&row.returns, Horizon::D7),
                 pct(&row.vol_annualized, Horizon::H1),
                 pct(&row.vol_annualized, Horizon::H24),
-                row.ts_event.get(..19).unwrap_or(&row.ts_event).replace('T', " "),
+                row.ts_event
+                    .get(..19)
+                    .unwrap_or(&row.ts_event)
+                    .replace('T', " "),
             );
         }
         let _ = writeln!(out, "\nlatest alerts");
@@ -106,9 +109,15 @@ impl Dashboard {
             let _ = writeln!(
                 out,
                 "  {} {:<8} {:<12} {}",
-                a.ts_event.get(..19).unwrap_or(&a.ts_event).replace('T', " "),
+                a.ts_event
+                    .get(..19)
+                    .unwrap_or(&a.ts_event)
+                    .replace('T', " "),
                 format!("{:?}", a.severity).to_lowercase(),
-                serde_json::to_value(a.rule).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                serde_json::to_value(a.rule)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
                 a.message
             );
         }

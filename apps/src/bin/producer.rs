@@ -59,7 +59,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let config = args.source.producer_config(&DEFAULTS)?;
     let properties: BTreeMap<String, String> =
         args.kafka.kafka_properties.iter().cloned().collect();
-    let sink = KafkaSink::new(&args.kafka.bootstrap_servers, &args.topic, &properties)?;
+    let sink = KafkaSink::new(args.kafka.bootstrap(), &args.topic, &properties)?;
     let metrics = Arc::new(ProducerMetrics::default());
     let (stop, shutdown) = watch::channel(false);
     let stop = Arc::new(stop);

@@ -1,0 +1,258 @@
+//! `pipeline`: the whole platform in one process — producer (synthetic by default, or replay
+//! or live), validator, dedup, metrics and alerts — with a live terminal view. Without
+//! `--bootstrap-servers` it runs on librdkafka's in-process mock cluster: nothing to install.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use apps::alerts::RulesConfig;
+use apps::cli::{self, StreamOptions};
+use apps::pipeline::{AppsSettings, Cluster, StreamApps};
+use apps::producer::args::{ModeName, SourceArgs, SourceDefaults};
+use apps::producer::metrics::ProducerMetrics;
+use apps::producer::sink::{EventSink, KafkaSink};
+use apps::topics::Topics;
+use apps::view::Dashboard;
+use clap::Parser;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+/// Runs the producer and every stream app in one process and shows prices, returns,
+/// volatility and alerts as they flow. Without --bootstrap-servers (and KAFKA_BOOTSTRAP) it
+/// starts an in-process Kafka-protocol broker, so it needs nothing installed.
+#[derive(Parser, Debug)]
+#[command(name = "pipeline", args_override_self = true)]
+struct Args {
+    /// Stream-app options (Kafka, guarantee, state dir, client properties, topic prefix, …).
+    #[command(flatten)]
+    stream: StreamOptions,
+    /// Where events come from.
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Partitions of the platform topics the pipeline creates.
+    #[arg(long, env = "PARTITIONS", default_value_t = 3)]
+    partitions: i32,
+    /// How long dedup remembers a key, in hours.
+    #[arg(long, env = "DEDUP_HORIZON_HOURS", default_value_t = 168)]
+    dedup_horizon_hours: u64,
+    /// Alert rules file (see docs/METRICS.md).
+    #[arg(long, env = "ALERT_RULES")]
+    rules: Option<PathBuf>,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long, env = "DURATION_SECS")]
+    duration_secs: Option<u64>,
+    /// Print log lines instead of the refreshing view.
+    #[arg(long, env = "NO_VIEW")]
+    no_view: bool,
+}
+
+/// Synthetic by default, one simulated week replayed at 300× (a poll per second) so metrics
+/// and alerts show within seconds; then live synthetic ticks every 5 minutes.
+const DEFAULTS: SourceDefaults = SourceDefaults {
+    mode: ModeName::Synthetic,
+    speedup: 300.0,
+    history_ticks: 2016,
+};
+
+fn main() -> anyhow::Result<()> {
+    let args: Args = cli::parse_args();
+    let log_file = if args.no_view {
+        cli::init_tracing();
+        None
+    } else {
+        Some(log_to_file(&args.stream.state_dir)?)
+    };
+    let cluster = Cluster::connect_or_embed(args.stream.kafka.bootstrap_servers.as_deref())?;
+    if cluster.is_embedded() {
+        tracing::info!(bootstrap = %cluster.bootstrap, "started the in-process Kafka cluster");
+    }
+    let rules = match &args.rules {
+        Some(path) => RulesConfig::from_file(path)?,
+        None => RulesConfig::default(),
+    };
+    let settings = AppsSettings {
+        stream: args.stream.clone(),
+        dedup_horizon: Duration::from_secs(args.dedup_horizon_hours * 3600),
+        rules,
+    };
+    let apps = StreamApps::start(&cluster, &settings, args.partitions)?;
+    let topics = Topics::prefixed(&args.stream.topic_prefix);
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook_like::SIGINT, signal_hook_like::SIGTERM] {
+        signal_hook_like::on(signal, stop.clone())?;
+    }
+    let producer = spawn_producer(&args, &cluster, &topics, stop.clone())?;
+    let result = watch(&args, &cluster, &topics, &apps, &stop, log_file.as_deref());
+    stop.store(true, Ordering::SeqCst);
+    let produced = producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the producer panicked"))?;
+    let closed = apps.close();
+    match &produced {
+        Ok(n) => println!("pipeline stopped; the producer produced {n} events"),
+        Err(error) => println!("pipeline stopped; the producer failed: {error:#}"),
+    }
+    result.and(closed).and(produced.map(|_| ()))
+}
+
+/// Logs go to `<state dir>/pipeline.log` while the view owns the terminal.
+fn log_to_file(state_dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(state_dir)?;
+    let path = state_dir.join("pipeline.log");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(Arc::new(file))
+        .init();
+    Ok(path)
+}
+
+/// Runs the producer on its own thread and runtime until its mode ends or `stop` is set;
+/// returns how many events it produced.
+fn spawn_producer(
+    args: &Args,
+    cluster: &Cluster,
+    topics: &Topics,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<u64>>> {
+    let config = args.source.producer_config(&DEFAULTS)?;
+    let properties: BTreeMap<String, String> =
+        args.stream.kafka.kafka_properties.iter().cloned().collect();
+    let sink = KafkaSink::new(&cluster.bootstrap, &topics.raw, &properties)?;
+    Ok(std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let (tx, shutdown) = tokio::sync::watch::channel(false);
+            let watcher = tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                tx.send_replace(true);
+            });
+            let result = apps::producer::run(
+                config,
+                &sink,
+                Arc::new(ProducerMetrics::default()),
+                shutdown,
+            )
+            .await;
+            watcher.abort();
+            sink.flush().await?;
+            let stats = result?;
+            tracing::info!(?stats, "producer finished");
+            Ok(stats.produced)
+        })
+    }))
+}
+
+/// Reads dedup, metrics and alerts and refreshes the view once a second, until `stop`, the
+/// duration, or an app stops on its own.
+fn watch(
+    args: &Args,
+    cluster: &Cluster,
+    topics: &Topics,
+    apps: &StreamApps,
+    stop: &AtomicBool,
+    log_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &cluster.bootstrap)
+        .set("group.id", "crypto-pipeline-view")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .context("creating the view's consumer")?;
+    let mut assignment = TopicPartitionList::new();
+    for topic in [&topics.dedup, &topics.metrics, &topics.alerts] {
+        for partition in 0..args.partitions {
+            assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&assignment)?;
+    let started = Instant::now();
+    let deadline = args.duration_secs.map(|s| started + Duration::from_secs(s));
+    let mut dashboard = Dashboard::default();
+    let mut last_draw = Instant::now() - Duration::from_secs(1);
+    while !stop.load(Ordering::SeqCst) {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        if let Some(name) = apps.stopped() {
+            anyhow::bail!("the {name} app stopped; see the log");
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => dashboard.apply(
+                topics,
+                message.topic(),
+                message.payload().unwrap_or_default(),
+            ),
+            Some(Err(error)) => tracing::warn!(%error, "view consumer"),
+            None => {}
+        }
+        if !args.no_view && last_draw.elapsed() >= Duration::from_secs(1) {
+            let mut screen = format!(
+                "\x1b[2J\x1b[Hcrypto pipeline — {} — Ctrl-C to stop\n\n",
+                if cluster.is_embedded() {
+                    "in-process Kafka".to_string()
+                } else {
+                    cluster.bootstrap.clone()
+                }
+            );
+            screen.push_str(&dashboard.render(topics));
+            screen.push_str(&format!(
+                "\ndead-lettered {} · duplicates {} · alerts {}",
+                apps.counters.total("validator_dead_lettered_total"),
+                apps.counters.total("dedup_duplicates_total"),
+                apps.counters.total("alerts_raised_total"),
+            ));
+            if let Some(log) = log_file {
+                screen.push_str(&format!(" · log {}", log.display()));
+            }
+            print!("{screen}\n");
+            std::io::stdout().flush()?;
+            last_draw = Instant::now();
+        }
+    }
+    if args.no_view {
+        println!("{}", dashboard.render(topics));
+    }
+    Ok(())
+}
+
+/// SIGINT/SIGTERM set a flag (the view loop polls it).
+mod signal_hook_like {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    pub const SIGINT: tokio::signal::unix::SignalKind =
+        tokio::signal::unix::SignalKind::interrupt();
+    pub const SIGTERM: tokio::signal::unix::SignalKind =
+        tokio::signal::unix::SignalKind::terminate();
+
+    /// Sets `flag` when `kind` arrives, from a small background runtime.
+    pub fn on(kind: tokio::signal::unix::SignalKind, flag: Arc<AtomicBool>) -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut signal = runtime.block_on(async { tokio::signal::unix::signal(kind) })?;
+        std::thread::spawn(move || {
+            runtime.block_on(async move {
+                signal.recv().await;
+                flag.store(true, Ordering::SeqCst);
+            })
+        });
+        Ok(())
+    }
+}
