@@ -47,7 +47,7 @@ pub struct StreamOptions {
     /// Kafka connection.
     #[command(flatten)]
     pub kafka: KafkaOptions,
-    /// Consumer group and prefix of internal topics; defaults to `crypto-<app>`.
+    /// Consumer group and prefix of internal topics; defaults to `<topic prefix>crypto-<app>`.
     #[arg(long, env = "APPLICATION_ID")]
     pub application_id: Option<String>,
     /// `exactly_once_v2` or `at_least_once`.
@@ -74,12 +74,13 @@ pub struct StreamOptions {
 }
 
 impl StreamOptions {
-    /// The runtime configuration of app `name` (application id `crypto-<name>` by default).
+    /// The runtime configuration of app `name` (application id `<topic prefix>crypto-<name>`
+    /// by default).
     pub fn streams_config(&self, name: &str) -> StreamsConfig {
         let application_id = self
             .application_id
             .clone()
-            .unwrap_or_else(|| format!("crypto-{name}"));
+            .unwrap_or_else(|| format!("{}crypto-{name}", self.topic_prefix));
         let mut config = StreamsConfig::new(&application_id, self.kafka.bootstrap());
         config.processing_guarantee = self.processing_guarantee;
         config.commit_interval = self.commit_interval_ms.map(Duration::from_millis);

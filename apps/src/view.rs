@@ -36,6 +36,8 @@ pub struct Dashboard {
     pub alerts: VecDeque<AlertEvent>,
     /// Records read per topic.
     pub counts: BTreeMap<String, u64>,
+    /// `emit: update` records read from the metrics topic.
+    pub metric_updates: u64,
 }
 
 impl Dashboard {
@@ -53,6 +55,7 @@ impl Dashboard {
         } else if topic == topics.metrics {
             if let Ok(m) = serde_json::from_slice::<MetricsEvent>(value) {
                 if m.emit == Emit::Update {
+                    self.metric_updates += 1;
                     let row = self.coins.entry(m.coin_id).or_default();
                     if let Some(r) = m.simple_return {
                         row.returns.insert(m.horizon, r);
@@ -79,22 +82,20 @@ impl Dashboard {
             "coin", "price", "5m", "1h", "24h", "7d", "vol 1h", "vol 24h", "as of (UTC)"
         );
         for (coin, row) in &self.coins {
-            let pct = |map: &BTreeMap<Horizon, f64>, h| {
-                map.get(&h)
-                    .map_or_else(|| "–".to_string(), |v| format!("{:+.2}%", v * 100.0))
-            };
+            let ret = |h| percent(row.returns.get(&h), true);
+            let vol = |h| percent(row.vol_annualized.get(&h), false);
             let price = row
                 .price
                 .map_or_else(|| "–".to_string(), |p| format!("{p:.4}"));
             let _ = writeln!(
                 out,
                 "{coin:<12} {price:>14}  {:>8} {:>8} {:>8} {:>8}  {:>8} {:>8}  {}",
-                pct(&row.returns, Horizon::M5),
-                pct(&row.returns, Horizon::H1),
-                pct(&row.returns, Horizon::H24),
-                pct(&row.returns, Horizon::D7),
-                pct(&row.vol_annualized, Horizon::H1),
-                pct(&row.vol_annualized, Horizon::H24),
+                ret(Horizon::M5),
+                ret(Horizon::H1),
+                ret(Horizon::H24),
+                ret(Horizon::D7),
+                vol(Horizon::H1),
+                vol(Horizon::H24),
                 row.ts_event
                     .get(..19)
                     .unwrap_or(&row.ts_event)
@@ -121,13 +122,21 @@ impl Dashboard {
                 a.message
             );
         }
-        let counts: Vec<String> = topics
-            .all()
+        let counts: Vec<String> = [&topics.dedup, &topics.metrics, &topics.alerts]
             .iter()
             .map(|t| format!("{t} {}", self.counts.get(*t).copied().unwrap_or_default()))
             .collect();
         let _ = writeln!(out, "\nrecords read: {}", counts.join(" · "));
         out
+    }
+}
+
+/// A fraction as percent with two decimals (`–` when unknown).
+fn percent(value: Option<&f64>, signed: bool) -> String {
+    match value {
+        Some(v) if signed => format!("{:+.2}%", v * 100.0),
+        Some(v) => format!("{:.1}%", v * 100.0),
+        None => "–".to_string(),
     }
 }
 
@@ -148,6 +157,6 @@ mod tests {
         assert!(screen.contains("bitcoin"), "{screen}");
         assert!(screen.contains("70000.0000"), "{screen}");
         assert!(screen.contains("2026-11-23 00:00:00"), "{screen}");
-        assert!(screen.contains("crypto.prices.dedup 2"), "{screen}");
+        assert!(screen.contains("crypto.prices.dedup 2 ·"), "{screen}");
     }
 }

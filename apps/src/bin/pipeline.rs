@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,13 +50,18 @@ struct Args {
     /// Print log lines instead of the refreshing view.
     #[arg(long, env = "NO_VIEW")]
     no_view: bool,
+    /// Stop once the producer has finished (a bounded run) and every event it produced has
+    /// reached the view: as a valid, deduplicated event with its four metric updates, or as a
+    /// dead letter or a duplicate.
+    #[arg(long, env = "UNTIL_DRAINED")]
+    until_drained: bool,
 }
 
-/// Synthetic by default, one simulated week replayed at 300× (a poll per second) so metrics
+/// Synthetic by default, one simulated week replayed at 600× (two polls a second) so metrics
 /// and alerts show within seconds; then live synthetic ticks every 5 minutes.
 const DEFAULTS: SourceDefaults = SourceDefaults {
     mode: ModeName::Synthetic,
-    speedup: 300.0,
+    speedup: 600.0,
     history_ticks: 2016,
 };
 
@@ -87,8 +92,17 @@ fn main() -> anyhow::Result<()> {
     for signal in [signal_hook_like::SIGINT, signal_hook_like::SIGTERM] {
         signal_hook_like::on(signal, stop.clone())?;
     }
-    let producer = spawn_producer(&args, &cluster, &topics, stop.clone())?;
-    let result = watch(&args, &cluster, &topics, &apps, &stop, log_file.as_deref());
+    let produced = Arc::new(AtomicU64::new(u64::MAX));
+    let producer = spawn_producer(&args, &cluster, &topics, stop.clone(), produced.clone())?;
+    let result = watch(
+        &args,
+        &cluster,
+        &topics,
+        &apps,
+        &stop,
+        &produced,
+        log_file.as_deref(),
+    );
     stop.store(true, Ordering::SeqCst);
     let produced = producer
         .join()
@@ -118,12 +132,13 @@ fn log_to_file(state_dir: &std::path::Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Runs the producer on its own thread and runtime until its mode ends or `stop` is set;
-/// returns how many events it produced.
+/// returns how many events it produced, also stored in `produced` when it finishes.
 fn spawn_producer(
     args: &Args,
     cluster: &Cluster,
     topics: &Topics,
     stop: Arc<AtomicBool>,
+    produced: Arc<AtomicU64>,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<u64>>> {
     let config = args.source.producer_config(&DEFAULTS)?;
     let properties: BTreeMap<String, String> =
@@ -152,6 +167,7 @@ fn spawn_producer(
             sink.flush().await?;
             let stats = result?;
             tracing::info!(?stats, "producer finished");
+            produced.store(stats.produced, Ordering::SeqCst);
             Ok(stats.produced)
         })
     }))
@@ -165,6 +181,7 @@ fn watch(
     topics: &Topics,
     apps: &StreamApps,
     stop: &AtomicBool,
+    produced: &AtomicU64,
     log_file: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -187,6 +204,10 @@ fn watch(
     let mut last_draw = Instant::now() - Duration::from_secs(1);
     while !stop.load(Ordering::SeqCst) {
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        if args.until_drained && drained(&dashboard, topics, apps, produced.load(Ordering::SeqCst))
+        {
             break;
         }
         if let Some(name) = apps.stopped() {
@@ -229,6 +250,17 @@ fn watch(
         println!("{}", dashboard.render(topics));
     }
     Ok(())
+}
+
+/// Whether all `produced` events (`u64::MAX` while the producer runs) reached the view.
+fn drained(dashboard: &Dashboard, topics: &Topics, apps: &StreamApps, produced: u64) -> bool {
+    let seen = |topic: &str| dashboard.counts.get(topic).copied().unwrap_or_default();
+    let accounted = seen(&topics.dedup)
+        + apps.counters.total("validator_dead_lettered_total")
+        + apps.counters.total("dedup_duplicates_total");
+    produced != u64::MAX
+        && accounted >= produced
+        && dashboard.metric_updates >= 4 * seen(&topics.dedup)
 }
 
 /// SIGINT/SIGTERM set a flag (the view loop polls it).
