@@ -78,8 +78,8 @@ impl Dashboard {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<12} {:>14}  {:>8} {:>8} {:>8} {:>8}  {:>8} {:>8}  {}",
-            "coin", "price", "5m", "1h", "24h", "7d", "vol 1h", "vol 24h", "as of (UTC)"
+            "{:<12} {:>14}  {:>8} {:>8} {:>8} {:>8}  {:>8} {:>8}  as of (UTC)",
+            "coin", "price", "5m", "1h", "24h", "7d", "vol 1h", "vol 24h"
         );
         for (coin, row) in &self.coins {
             let ret = |h| percent(row.returns.get(&h), true);

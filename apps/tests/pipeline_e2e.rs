@@ -76,8 +76,7 @@ fn expected_series(shift: Span) -> BTreeMap<String, Vec<(i64, f64)>> {
 fn expected_window(points: &[(i64, f64)], t: i64, h: i64) -> Vec<f64> {
     let reference = points
         .iter()
-        .filter(|(ts, _)| *ts <= t - h && *ts >= t - h - 86_400_000)
-        .next_back();
+        .rfind(|(ts, _)| *ts <= t - h && *ts >= t - h - 86_400_000);
     reference
         .into_iter()
         .chain(points.iter().filter(|(ts, _)| *ts > t - h && *ts <= t))

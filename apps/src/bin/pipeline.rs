@@ -241,7 +241,7 @@ fn watch(
             if let Some(log) = log_file {
                 screen.push_str(&format!(" · log {}", log.display()));
             }
-            print!("{screen}\n");
+            println!("{screen}");
             std::io::stdout().flush()?;
             last_draw = Instant::now();
         }

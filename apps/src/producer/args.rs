@@ -182,14 +182,14 @@ impl SourceArgs {
                     .clone()
                     .context("--mode replay needs --file (or REPLAY_FILE)")?,
                 format: self.format,
-                speedup: speedup,
+                speedup,
                 max_batches: self.max_batches,
             }),
             ModeName::Synthetic => Mode::Synthetic(SyntheticConfig {
                 seed: self.seed,
                 interval,
-                history_ticks: history_ticks,
-                speedup: speedup,
+                history_ticks,
+                speedup,
                 max_ticks: self.max_batches,
             }),
         };
