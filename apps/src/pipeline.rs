@@ -3,6 +3,7 @@
 //! stream apps, and the producer.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,11 +14,12 @@ use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 use streamlib::prelude::Topology;
-use streamlib::runtime::KafkaStreams;
+use streamlib::runtime::{ExtraMetrics, KafkaStreams};
 
 use crate::alerts::{self, RulesConfig};
 use crate::cli::StreamOptions;
 use crate::counters::Counters;
+use crate::producer::metrics::ProducerMetrics;
 use crate::runner::app_config;
 use crate::topics::Topics;
 use crate::{dedup, metrics, validator};
@@ -103,6 +105,8 @@ pub struct AppsSettings {
     pub dedup_horizon: Duration,
     /// Alert rules.
     pub rules: RulesConfig,
+    /// The in-process producer's counters, served with the apps' on `--metrics-addr`.
+    pub producer_metrics: Option<Arc<ProducerMetrics>>,
 }
 
 /// The four stream apps of a pipeline and their counters.
@@ -164,9 +168,15 @@ impl StreamApps {
         let mut apps = Vec::new();
         for (name, topology) in topologies {
             let mut config = app_config(name, &options, &topics, &counters);
-            // One process: the runtime metrics port (if any) is served by the first app only.
+            // One process, one metrics port: the first app serves it, with every app's
+            // counters and the producer's.
             if !apps.is_empty() {
                 config.metrics_addr = None;
+            } else if let Some(producer) = settings.producer_metrics.clone() {
+                let counters = counters.clone();
+                config.extra_metrics = Some(ExtraMetrics(Arc::new(move || {
+                    counters.render() + &producer.render()
+                })));
             }
             let mut app = KafkaStreams::new(topology, config);
             app.start().with_context(|| format!("starting {name}"))?;

@@ -152,6 +152,7 @@ fn a_recorded_file_flows_through_every_app_with_exact_results() {
         },
         dedup_horizon: Duration::from_secs(7 * 86_400),
         rules: RulesConfig::default(),
+        producer_metrics: None,
     };
     let cluster = Cluster::connect_or_embed(Some(&bootstrap)).unwrap();
     let apps = StreamApps::start(&cluster, &settings, 3).unwrap();

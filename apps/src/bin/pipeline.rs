@@ -81,10 +81,12 @@ fn main() -> anyhow::Result<()> {
         Some(path) => RulesConfig::from_file(path)?,
         None => RulesConfig::default(),
     };
+    let producer_metrics = Arc::new(ProducerMetrics::default());
     let settings = AppsSettings {
         stream: args.stream.clone(),
         dedup_horizon: Duration::from_secs(args.dedup_horizon_hours * 3600),
         rules,
+        producer_metrics: Some(producer_metrics.clone()),
     };
     let apps = StreamApps::start(&cluster, &settings, args.partitions)?;
     let topics = Topics::prefixed(&args.stream.topic_prefix);
@@ -93,7 +95,13 @@ fn main() -> anyhow::Result<()> {
         signal_hook_like::on(signal, stop.clone())?;
     }
     let produced = Arc::new(AtomicU64::new(u64::MAX));
-    let producer = spawn_producer(&args, &cluster, &topics, stop.clone(), produced.clone())?;
+    let producer = spawn_producer(
+        &args,
+        &cluster,
+        &topics,
+        (stop.clone(), produced.clone()),
+        producer_metrics,
+    )?;
     let result = watch(
         &args,
         &cluster,
@@ -137,8 +145,8 @@ fn spawn_producer(
     args: &Args,
     cluster: &Cluster,
     topics: &Topics,
-    stop: Arc<AtomicBool>,
-    produced: Arc<AtomicU64>,
+    (stop, produced): (Arc<AtomicBool>, Arc<AtomicU64>),
+    metrics: Arc<ProducerMetrics>,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<u64>>> {
     let config = args.source.producer_config(&DEFAULTS)?;
     let properties: BTreeMap<String, String> =
@@ -156,13 +164,7 @@ fn spawn_producer(
                 }
                 tx.send_replace(true);
             });
-            let result = apps::producer::run(
-                config,
-                &sink,
-                Arc::new(ProducerMetrics::default()),
-                shutdown,
-            )
-            .await;
+            let result = apps::producer::run(config, &sink, metrics, shutdown).await;
             watcher.abort();
             sink.flush().await?;
             let stats = result?;
