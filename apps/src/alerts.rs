@@ -484,12 +484,7 @@ impl Processor<String, PriceEvent, String, AlertEvent> for Alerts {
 pub fn topology(topics: &Topics, config: RulesConfig, counters: &Counters) -> Topology {
     let builder = StreamsBuilder::new();
     let counters = counters.clone();
-    let stream = builder.stream_with_timestamps(
-        &topics.dedup,
-        StringSerde,
-        JsonSerde::<PriceEvent>::new(),
-        |_, event: &PriceEvent, kafka_ts| event.ts_event_millis().unwrap_or(kafka_ts),
-    );
+    let stream = crate::analytics::price_stream(&builder, &topics.dedup);
     stream.with_store(StoreSpec::new(HISTORY_STORE, StoreKind::KeyValue));
     stream.with_store(StoreSpec::new(STATE_STORE, StoreKind::KeyValue));
     stream

@@ -179,12 +179,7 @@ impl Processor<String, PriceEvent, String, MetricsEvent> for Metrics {
 pub fn topology(topics: &Topics, counters: &Counters) -> Topology {
     let builder = StreamsBuilder::new();
     let counters = counters.clone();
-    let stream = builder.stream_with_timestamps(
-        &topics.dedup,
-        StringSerde,
-        JsonSerde::<PriceEvent>::new(),
-        |_, event: &PriceEvent, kafka_ts| event.ts_event_millis().unwrap_or(kafka_ts),
-    );
+    let stream = crate::analytics::price_stream(&builder, &topics.dedup);
     stream.with_store(StoreSpec::new(STORE, StoreKind::KeyValue));
     stream
         .process(

@@ -403,7 +403,11 @@ fn create_small_message_topic(topic: &str) {
 }
 
 /// A stateless app (its state directory is never written) whose `big` outputs exceed the limit.
-fn oversized_app(n: &Names, production: ErrorAction) -> (KafkaStreams, tempfile::TempDir) {
+fn oversized_app(
+    n: &Names,
+    guarantee: ProcessingGuarantee,
+    production: ErrorAction,
+) -> (KafkaStreams, tempfile::TempDir) {
     create_topic(&kafka_bootstrap(), &n.input, 1);
     create_small_message_topic(&n.output);
     let b = StreamsBuilder::new();
@@ -411,7 +415,7 @@ fn oversized_app(n: &Names, production: ErrorAction) -> (KafkaStreams, tempfile:
         .map_values(|v| if v == "big" { "x".repeat(10_000) } else { v })
         .to(&n.output, StringSerde, StringSerde);
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config(n, dir.path(), ProcessingGuarantee::AtLeastOnce);
+    let mut config = config(n, dir.path(), guarantee);
     config.handlers.production = production;
     let mut app = KafkaStreams::new(b.build(), config);
     app.start().unwrap();
@@ -429,7 +433,11 @@ fn send(n: &Names, value: &str) {
 #[test]
 fn records_the_broker_refuses_are_dropped_and_counted_when_the_handler_continues() {
     let n = names("refused");
-    let (mut app, _state) = oversized_app(&n, ErrorAction::LogAndContinue);
+    let (mut app, _state) = oversized_app(
+        &n,
+        ProcessingGuarantee::AtLeastOnce,
+        ErrorAction::LogAndContinue,
+    );
     send(&n, "big");
     wait_for("the refused record to be counted", || {
         app.metrics()
@@ -460,7 +468,7 @@ fn records_the_broker_refuses_are_dropped_and_counted_when_the_handler_continues
 #[test]
 fn records_the_broker_refuses_stop_the_instance_when_the_handler_fails() {
     let n = names("refused-fail");
-    let (mut app, _state) = oversized_app(&n, ErrorAction::Fail);
+    let (mut app, _state) = oversized_app(&n, ProcessingGuarantee::AtLeastOnce, ErrorAction::Fail);
     send(&n, "big");
     wait_for("the instance to stop", || !app.is_running());
     let err = app.close().unwrap_err();
@@ -537,18 +545,12 @@ fn exactly_once_aborts_a_failed_transaction_and_recovers_in_process() {
 #[test]
 fn exactly_once_stops_when_the_same_failure_repeats() {
     let n = names("abort-repeat");
-    create_topic(&kafka_bootstrap(), &n.input, 1);
-    create_small_message_topic(&n.output);
-    let b = StreamsBuilder::new();
-    b.stream(&n.input, StringSerde, StringSerde)
-        .map_values(|v| if v == "big" { "x".repeat(10_000) } else { v })
-        .to(&n.output, StringSerde, StringSerde);
-    let dir = tempfile::tempdir().unwrap();
-    let mut app = KafkaStreams::new(
-        b.build(),
-        config(&n, dir.path(), ProcessingGuarantee::ExactlyOnceV2),
+    // Under exactly-once the production handler does not apply: the transaction aborts.
+    let (mut app, _state) = oversized_app(
+        &n,
+        ProcessingGuarantee::ExactlyOnceV2,
+        ErrorAction::LogAndContinue,
     );
-    app.start().unwrap();
     send(&n, "big");
     wait_for("the instance to stop", || !app.is_running());
     assert_eq!(

@@ -7,6 +7,21 @@ pub mod stats;
 
 use std::fmt;
 
+use streamlib::prelude::{JsonSerde, KStream, StreamsBuilder, StringSerde};
+
+use crate::event::PriceEvent;
+
+/// The deduplicated price events of `topic`, keyed by coin and timestamped by `ts_event` (the
+/// input of the metrics and alerts apps).
+pub fn price_stream(builder: &StreamsBuilder, topic: &str) -> KStream<String, PriceEvent> {
+    builder.stream_with_timestamps(
+        topic,
+        StringSerde,
+        JsonSerde::<PriceEvent>::new(),
+        |_, event: &PriceEvent, kafka_ts| event.ts_event_millis().unwrap_or(kafka_ts),
+    )
+}
+
 /// A look-back period of the metrics and alert rules.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
