@@ -1,12 +1,24 @@
 //! The README's main command: `pipeline` with no broker runs everything on the in-process
 //! mock cluster. A bounded synthetic run must reach the view: every coin with a price, and
-//! the producer's count.
+//! the producer's count — also when run again with the same state folder (the new in-process
+//! cluster is empty, so state of the earlier run must not leak into it).
 
 use std::process::Command;
 
 #[test]
-fn the_pipeline_runs_end_to_end_on_the_in_process_cluster() {
+fn the_pipeline_runs_end_to_end_on_the_in_process_cluster_twice() {
     let state = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        run_bounded(state.path());
+    }
+    let left: Vec<_> = std::fs::read_dir(state.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "embedded state is removed: {left:?}");
+}
+
+fn run_bounded(state: &std::path::Path) {
     let output = Command::new(env!("CARGO_BIN_EXE_pipeline"))
         .args([
             "--no-view",
@@ -17,7 +29,7 @@ fn the_pipeline_runs_end_to_end_on_the_in_process_cluster() {
             "20",
         ])
         .args(["--speedup", "0", "--state-dir"])
-        .arg(state.path())
+        .arg(state)
         .env_remove("KAFKA_BOOTSTRAP")
         .env_remove("APP_CONFIG")
         .output()

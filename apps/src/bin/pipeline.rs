@@ -82,8 +82,20 @@ fn main() -> anyhow::Result<()> {
         None => RulesConfig::default(),
     };
     let producer_metrics = Arc::new(ProducerMetrics::default());
+    let mut stream = args.stream.clone();
+    // The in-process cluster starts empty: local state from an earlier run would be ahead of
+    // its changelogs, so each embedded run gets a fresh state folder, removed at the end.
+    let embedded_state = cluster.is_embedded().then(|| {
+        stream
+            .state_dir
+            .join(format!("embedded-{}", std::process::id()))
+    });
+    if let Some(dir) = &embedded_state {
+        let _ = std::fs::remove_dir_all(dir);
+        stream.state_dir = dir.clone();
+    }
     let settings = AppsSettings {
-        stream: args.stream.clone(),
+        stream,
         dedup_horizon: Duration::from_secs(args.dedup_horizon_hours * 3600),
         rules,
         producer_metrics: Some(producer_metrics.clone()),
@@ -116,6 +128,11 @@ fn main() -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the producer panicked"))?;
     let closed = apps.close();
+    if let Some(dir) = &embedded_state {
+        if let Err(error) = std::fs::remove_dir_all(dir) {
+            tracing::warn!(dir = %dir.display(), %error, "could not remove the embedded run's state");
+        }
+    }
     match &produced {
         Ok(n) => println!("pipeline stopped; the producer produced {n} events"),
         Err(error) => println!("pipeline stopped; the producer failed: {error:#}"),
