@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use crate::model::{Guarantee, Mode, Workload};
+use benches::Guarantee;
+
+use crate::model::{Mode, Workload};
 
 /// End-to-end latency percentiles of a live run, in ms.
 #[derive(Clone, Copy, Debug)]

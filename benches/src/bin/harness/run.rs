@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _, Result};
 use streamlib::runtime::{KafkaStreams, StreamsConfig};
 
-use crate::ceiling::{Ceiling, CommitStats};
-use crate::data::{self, PriceEvent};
-use crate::kafka;
-use crate::model::{Guarantee, Mode, Workload};
+use benches::ceiling::{Ceiling, CommitStats};
+use benches::data::{self, PriceEvent};
+use benches::sink::{LatencyProbe, OutputCounter};
+use benches::{kafka, topologies, Guarantee};
+
+use crate::model::{Mode, Workload};
 use crate::report::{Latency, RunResult};
-use crate::sink::{LatencyProbe, OutputCounter};
-use crate::topologies;
 
 /// Settings common to every run.
 pub struct Settings {

@@ -16,7 +16,7 @@ use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka::{self, CountingProducer, Deliveries, TIMEOUT};
-use crate::model::Guarantee;
+use crate::Guarantee;
 
 /// Commit counters, comparable to streamlib's `RuntimeMetrics`.
 #[derive(Clone, Copy, Debug, Default)]
