@@ -17,6 +17,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 
 /// Timeout of admin, metadata, flush and transaction calls.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,10 +69,25 @@ pub fn check_broker(bootstrap: &str) -> Result<usize> {
 
 /// Creates `topics`, each with `partitions` partitions and the broker's replication factor.
 pub fn create_topics(bootstrap: &str, topics: &[&str], partitions: i32) -> Result<()> {
+    create_topics_with(bootstrap, topics, partitions, &[])
+}
+
+/// [`create_topics`] with topic-level `config` (e.g. `retention.ms`).
+pub fn create_topics_with(
+    bootstrap: &str,
+    topics: &[&str],
+    partitions: i32,
+    config: &[(&str, &str)],
+) -> Result<()> {
     let admin = admin(bootstrap)?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(-1)))
+        .map(|t| {
+            config.iter().fold(
+                NewTopic::new(t, partitions, TopicReplication::Fixed(-1)),
+                |topic, (key, value)| topic.set(key, value),
+            )
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
     let results = block_on(admin.create_topics(&new, &options)).context("creating topics")?;
@@ -98,6 +114,61 @@ pub fn delete_topics(bootstrap: &str, topics: &[&str]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every topic whose name contains `part` (e.g. the internal topics of one application id).
+pub fn topics_containing(bootstrap: &str, part: &str) -> Result<Vec<String>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .context("creating a metadata client")?;
+    let metadata = consumer
+        .fetch_metadata(None, TIMEOUT)
+        .context("listing topics")?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .filter(|name| name.contains(part))
+        .collect())
+}
+
+/// A consumer in a fresh group of its own, assigned every partition of `topic` from the
+/// beginning, `read_committed`, with `extra` settings.
+pub fn reader_from_beginning(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    extra: &[(&str, &str)],
+) -> Result<BaseConsumer> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set(
+            "group.id",
+            streamlib::testing::unique_topic("harness-reader"),
+        )
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed");
+    for (key, value) in extra {
+        config.set(*key, *value);
+    }
+    let consumer: BaseConsumer = config.create().context("creating a reader")?;
+    // Learn the partition leaders first: assigning a partition whose leader is unknown makes
+    // librdkafka retry the offset lookup only after 500 ms, which would delay first outputs.
+    consumer
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .with_context(|| format!("fetching metadata of {topic}"))?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .with_context(|| format!("assigning {topic}"))?;
+    }
+    consumer
+        .assign(&assignment)
+        .with_context(|| format!("assigning {topic}"))?;
+    Ok(consumer)
 }
 
 /// Producer settings shared by every producer of the harness: idempotent, `acks=all`, Kafka's

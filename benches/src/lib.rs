@@ -5,8 +5,8 @@
 //!
 //! This library holds what both binaries share: the synthetic price events and how they reach
 //! Kafka ([`data`]), Kafka plumbing ([`kafka`]), the output counter ([`sink`]), the raw rdkafka
-//! ceiling ([`ceiling`]), the streamlib topologies under test ([`topologies`]) and the
-//! processing guarantees ([`Guarantee`]).
+//! ceiling ([`ceiling`]), the streamlib topologies under test ([`topologies`]), the stop rule of
+//! a run ([`wait`]) and the processing guarantees ([`Guarantee`]).
 
 pub mod ceiling;
 pub mod data;
@@ -14,5 +14,6 @@ mod guarantee;
 pub mod kafka;
 pub mod sink;
 pub mod topologies;
+pub mod wait;
 
 pub use guarantee::Guarantee;

@@ -8,10 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _, Result};
 use hdrhistogram::Histogram;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka;
 use crate::topologies::stats_sent_ms;
@@ -104,30 +102,8 @@ impl OutputCounter {
         partitions: i32,
         probe: LatencyProbe,
     ) -> Result<Self> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set(
-                "group.id",
-                streamlib::testing::unique_topic("harness-counter"),
-            )
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .create()
-            .context("creating the output counter")?;
-        // Learn the partition leaders first: assigning a partition whose leader is unknown makes
-        // librdkafka retry the offset lookup only after 500 ms, which would delay first outputs.
-        consumer
-            .fetch_metadata(Some(topic), kafka::TIMEOUT)
-            .context("fetching output metadata")?;
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..partitions {
-            assignment
-                .add_partition_offset(topic, partition, Offset::Beginning)
-                .context("assigning output partitions")?;
-        }
-        consumer
-            .assign(&assignment)
-            .context("assigning output partitions")?;
+        let consumer = kafka::reader_from_beginning(bootstrap, topic, partitions, &[])
+            .context("starting the output counter")?;
         let origin = Instant::now();
         let progress = Arc::new(Progress::default());
         let stop = Arc::new(AtomicBool::new(false));
