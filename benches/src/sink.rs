@@ -10,6 +10,7 @@ use anyhow::{anyhow, Context as _, Result};
 use hdrhistogram::Histogram;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
+use serde_json::{json, Value};
 
 use crate::kafka;
 use crate::topologies::stats_sent_ms;
@@ -57,6 +58,38 @@ impl Default for Progress {
             last_ns: AtomicU64::new(0),
             warmup_until_ms: AtomicI64::new(i64::MAX),
         }
+    }
+}
+
+/// End-to-end latency percentiles of a live run, in ms.
+#[derive(Clone, Copy, Debug)]
+pub struct Latency {
+    /// Median.
+    pub p50_ms: u64,
+    /// 99th percentile.
+    pub p99_ms: u64,
+    /// Largest.
+    pub max_ms: u64,
+    /// Output records measured.
+    pub samples: u64,
+}
+
+impl Latency {
+    /// Percentiles of `histogram`; `None` when it is empty.
+    pub fn from_histogram(histogram: &Histogram<u64>) -> Option<Self> {
+        (!histogram.is_empty()).then(|| Self {
+            p50_ms: histogram.value_at_quantile(0.50),
+            p99_ms: histogram.value_at_quantile(0.99),
+            max_ms: histogram.max(),
+            samples: histogram.len(),
+        })
+    }
+
+    /// As JSON.
+    pub fn to_json(self) -> Value {
+        json!({
+            "p50": self.p50_ms, "p99": self.p99_ms, "max": self.max_ms, "samples": self.samples,
+        })
     }
 }
 

@@ -9,12 +9,12 @@ use streamlib::runtime::{KafkaStreams, StreamsConfig};
 
 use benches::ceiling::{Ceiling, CommitStats};
 use benches::data::{self, PriceEvent};
-use benches::sink::{LatencyProbe, OutputCounter};
+use benches::sink::{Latency, LatencyProbe, OutputCounter};
 use benches::wait::{self, Limits, Observed};
 use benches::{kafka, topologies, Guarantee};
 
 use crate::model::{Mode, Workload};
-use crate::report::{Latency, RunResult};
+use crate::report::RunResult;
 
 /// Settings common to every run.
 pub struct Settings {
