@@ -126,8 +126,9 @@ struct BenchArgs {
     /// Keep every run's topics, state and log (failed runs always keep state and log).
     #[arg(long)]
     keep: bool,
-    /// Where the peer projects are.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/peers"))]
+    /// Where the peer projects are (scripts set it: a build cache shared between clones may
+    /// hold a binary built in another one).
+    #[arg(long, env = "PEERS_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/peers"))]
     peers_dir: PathBuf,
     /// Directory for the results.
     #[arg(long, default_value = "benches/results")]
