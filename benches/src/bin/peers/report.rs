@@ -226,7 +226,9 @@ fn escape(text: &str) -> String {
 /// bars per guarantee, a bar per system. A run that failed or produced a wrong output has no
 /// bar, only a label saying so.
 pub fn svg(rows: &[Row], title: &str, subtitle: &str) -> String {
-    const PANEL_W: f64 = 250.0;
+    const PANEL_W: f64 = 270.0;
+    // Room between panels for the next panel's axis labels.
+    const GAP: f64 = 60.0;
     const PLOT_H: f64 = 240.0;
     const TOP: f64 = 90.0;
     const LEFT: f64 = 60.0;
@@ -280,7 +282,7 @@ pub fn svg(rows: &[Row], title: &str, subtitle: &str) -> String {
                 out,
                 "<line x1=\"{x0}\" x2=\"{:.0}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
                  <text x=\"{:.0}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#555\">{}</text>",
-                x0 + PANEL_W - 20.0,
+                x0 + PANEL_W - GAP,
                 x0 - 4.0,
                 y + 4.0,
                 rate(value)
@@ -289,7 +291,7 @@ pub fn svg(rows: &[Row], title: &str, subtitle: &str) -> String {
         let _ = writeln!(
             out,
             "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>",
-            x0 + (PANEL_W - 20.0) / 2.0,
+            x0 + (PANEL_W - GAP) / 2.0,
             TOP - 12.0,
             workload
         );
@@ -297,7 +299,7 @@ pub fn svg(rows: &[Row], title: &str, subtitle: &str) -> String {
             .into_iter()
             .filter(|g| panel.iter().any(|r| r.job.guarantee == *g))
             .collect();
-        let group_w = (PANEL_W - 30.0) / guarantees.len().max(1) as f64;
+        let group_w = (PANEL_W - GAP - 10.0) / guarantees.len().max(1) as f64;
         for (g, guarantee) in guarantees.iter().enumerate() {
             let bars: Vec<&&Row> = panel
                 .iter()
