@@ -3,11 +3,12 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
-use std::time::Duration;
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -171,6 +172,74 @@ pub fn reader_from_beginning(
     Ok(consumer)
 }
 
+/// Notes, from a thread of its own, when consumer group `group` is first `Stable` with a
+/// member: the moment a fresh application has joined and been given its partitions.
+pub struct GroupWatch {
+    stable_at: Arc<Mutex<Option<Instant>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl GroupWatch {
+    /// How often the group is described.
+    const EVERY: Duration = Duration::from_millis(20);
+
+    /// Starts watching `group` (which need not exist yet).
+    pub fn start(bootstrap: &str, group: &str) -> Result<Self> {
+        let client: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .context("creating a group watcher")?;
+        let stable_at = Arc::new(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (stable_at, stop, group) = (stable_at.clone(), stop.clone(), group.to_string());
+            std::thread::Builder::new()
+                .name("harness-group-watch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let stable = client
+                            .fetch_group_list(Some(&group), Duration::from_secs(1))
+                            .is_ok_and(|list| {
+                                list.groups()
+                                    .iter()
+                                    .any(|g| g.state() == "Stable" && !g.members().is_empty())
+                            });
+                        if stable {
+                            *stable_at.lock().unwrap_or_else(PoisonError::into_inner) =
+                                Some(Instant::now());
+                            return;
+                        }
+                        std::thread::sleep(Self::EVERY);
+                    }
+                })
+                .context("spawning the group watcher")?
+        };
+        Ok(Self {
+            stable_at,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// When the group was first seen stable, if it was.
+    pub fn stable_at(&self) -> Option<Instant> {
+        *self
+            .stable_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for GroupWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Producer settings shared by every producer of the harness: idempotent, `acks=all`, Kafka's
 /// Java (murmur2) partitioner, plus `extra`.
 pub fn producer_config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
@@ -212,7 +281,7 @@ impl Deliveries {
                 .0
                 .first_error
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(PoisonError::into_inner)
                 .clone()
                 .unwrap_or_default();
             bail!("{failed} records were not delivered; first error: {first}");
@@ -236,7 +305,7 @@ impl ProducerContext for Deliveries {
                 self.0
                     .first_error
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .unwrap_or_else(PoisonError::into_inner)
                     .get_or_insert_with(|| error.to_string());
             }
         }

@@ -95,7 +95,7 @@ fn hopping_stats(builder: &StreamsBuilder, input: &str) -> KTable<Windowed<Strin
         .windowed_by(hopping_windows())
         .aggregate(
             PriceStats::empty,
-            |_, tick, stats| stats.add(tick),
+            |_, tick, stats| stats.with_tick(tick),
             PriceStats::merge,
             PriceStatsSerde,
             Materialized::as_store(STATS_STORE),
@@ -261,7 +261,7 @@ impl PriceStats {
     }
 
     /// Folds one tick in.
-    pub fn add(self, tick: &Tick) -> Self {
+    pub fn with_tick(self, tick: &Tick) -> Self {
         Self {
             count: self.count + 1,
             sum: self.sum + tick.price,
@@ -326,11 +326,11 @@ mod tests {
     #[test]
     fn stats_round_trip_and_expose_sent_ms() {
         let stats = PriceStats::empty()
-            .add(&Tick {
+            .with_tick(&Tick {
                 price: 2.0,
                 sent_ms: 7,
             })
-            .add(&Tick {
+            .with_tick(&Tick {
                 price: 1.0,
                 sent_ms: 9,
             });
@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn merge_has_empty_as_identity() {
-        let one = PriceStats::empty().add(&Tick {
+        let one = PriceStats::empty().with_tick(&Tick {
             price: 3.0,
             sent_ms: 1,
         });

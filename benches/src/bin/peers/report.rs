@@ -46,6 +46,7 @@ impl Row {
             Ok(t) => json!({
                 "records": t.records,
                 "startup_s": t.startup_s,
+                "first_output_s": t.first_output_s,
                 "seconds": t.seconds,
                 "records_per_s": t.records_per_s,
                 "cpu_s": t.usage.cpu_s,

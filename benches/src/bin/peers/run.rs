@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use benches::data::{self, PriceEvent};
+use benches::kafka::{self, GroupWatch};
 use benches::sink::{Latency, LatencyProbe, OutputCounter};
 use benches::wait::{self, End, Limits};
-use benches::{kafka, Guarantee};
+use benches::Guarantee;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 
@@ -111,9 +112,12 @@ impl Check {
 pub struct Throughput {
     /// Input records.
     pub records: u64,
-    /// From starting the process to the first output record, s.
+    /// From starting the process to its consumer group being stable (it has joined and owns
+    /// the partitions), s.
     pub startup_s: f64,
-    /// From the first to the last output record, s.
+    /// From starting the process to the first output record, s.
+    pub first_output_s: f64,
+    /// From the group being stable to the last output record, s.
     pub seconds: f64,
     /// `records / seconds`.
     pub records_per_s: f64,
@@ -146,7 +150,6 @@ struct Session<'a> {
     app_id: String,
     output: String,
     dir: PathBuf,
-    extra_topics: Vec<String>,
 }
 
 impl<'a> Session<'a> {
@@ -166,7 +169,6 @@ impl<'a> Session<'a> {
             app_id,
             output,
             dir,
-            extra_topics: Vec::new(),
         })
     }
 
@@ -200,16 +202,16 @@ impl<'a> Session<'a> {
         )
     }
 
-    /// Deletes the run's topics (every topic whose name contains the application id) and
-    /// directory, unless they are kept; a failed run keeps its directory (log and state).
+    /// Deletes the run's topics (every topic whose name contains the application id, the live
+    /// input included) and directory, unless they are kept; a failed run keeps its directory
+    /// (log and state).
     fn close(self, failed: bool) {
         if self.settings.keep {
             eprintln!("  kept {} and topics *{}*", self.dir.display(), self.app_id);
             return;
         }
-        let mut topics = kafka::topics_containing(&self.settings.bootstrap, &self.app_id)
+        let topics = kafka::topics_containing(&self.settings.bootstrap, &self.app_id)
             .unwrap_or_else(|_| vec![self.output.clone()]);
-        topics.extend(self.extra_topics);
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
         if let Err(error) = kafka::delete_topics(&self.settings.bootstrap, &refs) {
             eprintln!("  cleanup: {error:#}");
@@ -255,6 +257,7 @@ fn measure_throughput(
         settings.partitions,
         LatencyProbe::Off,
     )?;
+    let group = GroupWatch::start(&settings.bootstrap, &session.app_id)?;
     let spawned = Instant::now();
     let process = session.spawn(launchers, job, input)?;
     let end = wait::until_done(
@@ -274,10 +277,13 @@ fn measure_throughput(
     let (Some(first), Some(last)) = (first, last) else {
         bail!("no output ({})", end.name());
     };
-    let seconds = last.saturating_duration_since(first).as_secs_f64();
+    // The group is stable before the first output; the watcher polls, so it may see it later.
+    let joined = group.stable_at().map_or(first, |stable| stable.min(first));
+    let seconds = last.saturating_duration_since(joined).as_secs_f64();
     Ok(Throughput {
         records: events.len() as u64,
-        startup_s: first.saturating_duration_since(spawned).as_secs_f64(),
+        startup_s: joined.saturating_duration_since(spawned).as_secs_f64(),
+        first_output_s: first.saturating_duration_since(spawned).as_secs_f64(),
         seconds,
         records_per_s: if seconds > 0.0 {
             events.len() as f64 / seconds
@@ -301,9 +307,8 @@ pub fn live(
     warmup: usize,
     rate: u64,
 ) -> Result<Live> {
-    let mut session = Session::open(settings, job, "live")?;
+    let session = Session::open(settings, job, "live")?;
     let input = format!("{}-in", session.app_id);
-    session.extra_topics.push(input.clone());
     let result = kafka::create_topics(&settings.bootstrap, &[&input], settings.partitions)
         .and_then(|()| measure_live(&session, launchers, job, &input, events, warmup, rate));
     session.close(result.as_ref().map_or(true, |r| !r.check.ok()));

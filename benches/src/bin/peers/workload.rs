@@ -137,7 +137,7 @@ fn hopping_reference(events: &[PriceEvent], digest: &mut Digest) {
                     at
                 }
             };
-            let stats = key[at].1.add(&tick);
+            let stats = key[at].1.with_tick(&tick);
             key[at].1 = stats;
             digest.add(&window_form(
                 &e.coin_id,
