@@ -191,6 +191,35 @@ impl<'a> Session<'a> {
         )
     }
 
+    /// A counter on the output topic.
+    fn counter(&self, probe: LatencyProbe) -> Result<OutputCounter> {
+        OutputCounter::start(
+            &self.settings.bootstrap,
+            &self.output,
+            self.settings.partitions,
+            probe,
+        )
+    }
+
+    /// [`wait::until_done`]; when the system stops on its own, the error ends with its output.
+    fn await_outputs(
+        &self,
+        sink: &OutputCounter,
+        process: &Process,
+        inputs: u64,
+        expected: u64,
+    ) -> Result<End> {
+        wait::until_done(
+            self.settings.limits,
+            sink,
+            process,
+            inputs,
+            expected,
+            Instant::now(),
+        )
+        .map_err(|e| anyhow!("{e}; its output ends with:\n{}", process.log_tail(30)))
+    }
+
     /// Reads the output topic back and compares it with `expected`.
     fn check(&self, workload: Workload, expected: Digest) -> Result<Check> {
         read_back(
@@ -249,28 +278,13 @@ fn measure_throughput(
     input: &str,
     events: &[PriceEvent],
 ) -> Result<Throughput> {
-    let settings = session.settings;
     let expected = job.workload.reference(events);
-    let sink = OutputCounter::start(
-        &settings.bootstrap,
-        &session.output,
-        settings.partitions,
-        LatencyProbe::Off,
-    )?;
-    let group = GroupWatch::start(&settings.bootstrap, &session.app_id)?;
+    let sink = session.counter(LatencyProbe::Off)?;
+    let group = GroupWatch::start(&session.settings.bootstrap, &session.app_id)?;
     let spawned = Instant::now();
     let process = session.spawn(launchers, job, input)?;
-    let end = wait::until_done(
-        settings.limits,
-        &sink,
-        &process,
-        events.len() as u64,
-        expected.count,
-        spawned,
-    );
-    let usage = process.usage();
-    let end = end.map_err(|e| anyhow!("{e}; its output ends with:\n{}", process.log_tail(30)))?;
-    let usage = usage?;
+    let end = session.await_outputs(&sink, &process, events.len() as u64, expected.count)?;
+    let usage = process.usage()?;
     let (first, last) = (sink.first_output(), sink.last_output());
     stop(process)?;
     sink.finish()?;
@@ -327,24 +341,11 @@ fn measure_live(
 ) -> Result<Live> {
     let settings = session.settings;
     let (warm, paced) = events.split_at(warmup.min(events.len()));
-    let sink = OutputCounter::start(
-        &settings.bootstrap,
-        &session.output,
-        settings.partitions,
-        LatencyProbe::JsonSentMs,
-    )?;
+    let sink = session.counter(LatencyProbe::JsonSentMs)?;
     let process = session.spawn(launchers, job, input)?;
     data::preproduce(&settings.bootstrap, input, warm)?;
     let warm_outputs = job.workload.reference(warm).count;
-    let warm_end = wait::until_done(
-        settings.limits,
-        &sink,
-        &process,
-        warm.len() as u64,
-        warm_outputs,
-        Instant::now(),
-    )
-    .map_err(|e| anyhow!("{e}; its output ends with:\n{}", process.log_tail(30)))?;
+    let warm_end = session.await_outputs(&sink, &process, warm.len() as u64, warm_outputs)?;
     if warm_end != End::Complete {
         bail!(
             "warm-up {}: {} of {warm_outputs} outputs",
@@ -355,15 +356,7 @@ fn measure_live(
     sink.set_warmup_until(kafka::now_ms());
     let expected = job.workload.reference(events);
     let producer = data::spawn_paced(&settings.bootstrap, input, paced.to_vec(), rate)?;
-    let end = wait::until_done(
-        settings.limits,
-        &sink,
-        &process,
-        events.len() as u64,
-        expected.count,
-        Instant::now(),
-    )
-    .map_err(|e| anyhow!("{e}; its output ends with:\n{}", process.log_tail(30)))?;
+    let end = session.await_outputs(&sink, &process, events.len() as u64, expected.count)?;
     stop(process)?;
     producer
         .join()
