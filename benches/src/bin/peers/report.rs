@@ -275,10 +275,10 @@ pub fn svg(rows: &[Row], title: &str, subtitle: &str) -> String {
             .iter()
             .filter_map(|r| r.rate())
             .fold(0.0_f64, f64::max);
-        let scale = nice_ceiling(max.max(1.0));
-        for tick in 0..=4 {
-            let value = scale * f64::from(tick) / 4.0;
-            let y = TOP + PLOT_H - PLOT_H * f64::from(tick) / 4.0;
+        let (scale, ticks) = nice_ceiling(max.max(1.0));
+        for tick in 0..=ticks {
+            let value = scale * f64::from(tick) / f64::from(ticks);
+            let y = TOP + PLOT_H - PLOT_H * f64::from(tick) / f64::from(ticks);
             let _ = writeln!(
                 out,
                 "<line x1=\"{x0}\" x2=\"{:.0}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
@@ -355,14 +355,15 @@ pub fn svg(rows: &[Row], title: &str, subtitle: &str) -> String {
     out
 }
 
-/// The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above `value`.
-fn nice_ceiling(value: f64) -> f64 {
+/// The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above `value`, and how many gridline steps divide
+/// it into round numbers.
+fn nice_ceiling(value: f64) -> (f64, u32) {
     let magnitude = 10_f64.powf(value.log10().floor());
-    [1.0, 2.0, 2.5, 5.0, 10.0]
+    [(1.0, 5), (2.0, 4), (2.5, 5), (5.0, 5), (10.0, 5)]
         .into_iter()
-        .map(|m| m * magnitude)
-        .find(|v| *v >= value)
-        .unwrap_or(10.0 * magnitude)
+        .map(|(m, ticks)| (m * magnitude, ticks))
+        .find(|(top, _)| *top >= value)
+        .unwrap_or((10.0 * magnitude, 5))
 }
 
 #[cfg(test)]
@@ -371,10 +372,10 @@ mod tests {
 
     #[test]
     fn axis_tops_are_round_numbers() {
-        assert_eq!(nice_ceiling(1.0), 1.0);
-        assert_eq!(nice_ceiling(13_000.0), 20_000.0);
-        assert_eq!(nice_ceiling(21_000.0), 25_000.0);
-        assert_eq!(nice_ceiling(260_000.0), 500_000.0);
+        assert_eq!(nice_ceiling(1.0), (1.0, 5));
+        assert_eq!(nice_ceiling(13_000.0), (20_000.0, 4));
+        assert_eq!(nice_ceiling(21_000.0), (25_000.0, 5));
+        assert_eq!(nice_ceiling(260_000.0), (500_000.0, 5));
     }
 
     #[test]
