@@ -45,9 +45,6 @@ pub struct AppArgs {
     /// Commit interval, ms.
     #[arg(long)]
     commit_ms: u64,
-    /// Partitions of the input (the ceiling reports readiness when it owns them all).
-    #[arg(long, default_value_t = 6)]
-    partitions: i32,
 }
 
 /// Runs until standard input closes or the system stops on its own (an error).
@@ -75,12 +72,14 @@ pub fn run(args: &AppArgs) -> Result<()> {
             }
         }
         System::Ceiling => {
+            // The partition count only serves `Ceiling::assigned`, which a child process does
+            // not report (the harness watches the consumer group instead).
             let ceiling = Ceiling::start(
                 &args.bootstrap,
                 &args.app_id,
                 &args.input,
                 &args.output,
-                args.partitions,
+                0,
                 args.guarantee,
                 commit_interval,
             )?;
