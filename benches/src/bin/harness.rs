@@ -14,22 +14,12 @@
 //! harness --bootstrap 127.0.0.1:9092 --records 100000 --partitions 6 --keys 10000
 //! ```
 
-#[path = "harness/ceiling.rs"]
-mod ceiling;
-#[path = "harness/data.rs"]
-mod data;
-#[path = "harness/kafka.rs"]
-mod kafka;
 #[path = "harness/model.rs"]
 mod model;
 #[path = "harness/report.rs"]
 mod report;
 #[path = "harness/run.rs"]
 mod run;
-#[path = "harness/sink.rs"]
-mod sink;
-#[path = "harness/topologies.rs"]
-mod topologies;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,8 +28,9 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 use serde_json::{json, Value};
 
-use data::PriceEvent;
-use model::{Guarantee, Mode, Workload};
+use benches::data::{self, PriceEvent};
+use benches::{kafka, Guarantee};
+use model::{Mode, Workload};
 use report::RunResult;
 use run::{Plan, Settings};
 

@@ -2,42 +2,12 @@
 
 use std::fmt::Write as _;
 
-use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use crate::model::{Guarantee, Mode, Workload};
+use benches::sink::Latency;
+use benches::Guarantee;
 
-/// End-to-end latency percentiles of a live run, in ms.
-#[derive(Clone, Copy, Debug)]
-pub struct Latency {
-    /// Median.
-    pub p50_ms: u64,
-    /// 99th percentile.
-    pub p99_ms: u64,
-    /// Largest.
-    pub max_ms: u64,
-    /// Output records measured.
-    pub samples: u64,
-}
-
-impl Latency {
-    /// Percentiles of `histogram`; `None` when it is empty.
-    pub fn from_histogram(histogram: &Histogram<u64>) -> Option<Self> {
-        (!histogram.is_empty()).then(|| Self {
-            p50_ms: histogram.value_at_quantile(0.50),
-            p99_ms: histogram.value_at_quantile(0.99),
-            max_ms: histogram.max(),
-            samples: histogram.len(),
-        })
-    }
-
-    /// As JSON.
-    fn to_json(self) -> Value {
-        json!({
-            "p50": self.p50_ms, "p99": self.p99_ms, "max": self.max_ms, "samples": self.samples,
-        })
-    }
-}
+use crate::model::{Mode, Workload};
 
 /// The measurements of one run.
 #[derive(Clone, Debug)]

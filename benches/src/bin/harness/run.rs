@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _, Result};
 use streamlib::runtime::{KafkaStreams, StreamsConfig};
 
-use crate::ceiling::{Ceiling, CommitStats};
-use crate::data::{self, PriceEvent};
-use crate::kafka;
-use crate::model::{Guarantee, Mode, Workload};
-use crate::report::{Latency, RunResult};
-use crate::sink::{LatencyProbe, OutputCounter};
-use crate::topologies;
+use benches::ceiling::{Ceiling, CommitStats};
+use benches::data::{self, PriceEvent};
+use benches::sink::{Latency, LatencyProbe, OutputCounter};
+use benches::wait::{self, Limits, Observed};
+use benches::{kafka, topologies, Guarantee};
+
+use crate::model::{Mode, Workload};
+use crate::report::RunResult;
 
 /// Settings common to every run.
 pub struct Settings {
@@ -74,6 +75,25 @@ enum Sut {
     Ceiling(Ceiling),
 }
 
+impl Observed for Sut {
+    fn consumed(&self) -> Option<u64> {
+        Some(match self {
+            Self::Streams(app) => app
+                .metrics()
+                .consumed
+                .load(std::sync::atomic::Ordering::Relaxed),
+            Self::Ceiling(ceiling) => ceiling.consumed(),
+        })
+    }
+
+    fn is_running(&self) -> bool {
+        match self {
+            Self::Streams(app) => app.is_running(),
+            Self::Ceiling(ceiling) => ceiling.is_running(),
+        }
+    }
+}
+
 impl Sut {
     /// Starts `plan`'s workload reading `plan.input` and writing `output`.
     fn start(
@@ -92,6 +112,7 @@ impl Sut {
                     output,
                     settings.partitions,
                     plan.guarantee,
+                    plan.guarantee.commit_interval(),
                 )?))
             }
             Workload::Passthrough => topologies::passthrough(plan.input, output),
@@ -105,30 +126,11 @@ impl Sut {
         Ok(Self::Streams(app))
     }
 
-    /// Input records consumed so far.
-    fn consumed(&self) -> u64 {
-        match self {
-            Self::Streams(app) => app
-                .metrics()
-                .consumed
-                .load(std::sync::atomic::Ordering::Relaxed),
-            Self::Ceiling(ceiling) => ceiling.consumed(),
-        }
-    }
-
     /// Whether every input partition is assigned (and, for streamlib, its task ready).
     fn ready(&self, partitions: i32) -> bool {
         match self {
             Self::Streams(app) => app.assigned_partitions().len() as i32 == partitions,
             Self::Ceiling(ceiling) => ceiling.assigned(),
-        }
-    }
-
-    /// Whether it is still processing.
-    fn is_running(&self) -> bool {
-        match self {
-            Self::Streams(app) => app.is_running(),
-            Self::Ceiling(ceiling) => ceiling.is_running(),
         }
     }
 
@@ -147,109 +149,6 @@ impl Sut {
             }
             Self::Ceiling(ceiling) => ceiling.stop(),
         }
-    }
-}
-
-/// Why a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
-    /// Every input was consumed and the output count reached the expected count.
-    Complete,
-    /// Every input was consumed, the output stopped growing for `settle`, short of the
-    /// expected count.
-    Settled,
-    /// The timeout passed first.
-    TimedOut,
-}
-
-impl End {
-    /// Name in tables and JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Complete => "complete",
-            Self::Settled => "settled",
-            Self::TimedOut => "timed-out",
-        }
-    }
-}
-
-/// Waits until the run is done:
-/// - [`End::Complete`]: the system has consumed all `inputs` records and the counter has read
-///   `expected` outputs;
-/// - [`End::Settled`]: all inputs consumed and no new output for `settings.settle`;
-/// - [`End::TimedOut`]: `settings.timeout` after `started`.
-///
-/// Fails when the system under test stops on its own.
-fn wait_until_done(
-    settings: &Settings,
-    sink: &OutputCounter,
-    sut: &Sut,
-    inputs: u64,
-    expected: u64,
-    started: Instant,
-) -> Result<End> {
-    let mut all_in_since: Option<Instant> = None;
-    let mut progress = Progress::new(sut.consumed());
-    loop {
-        std::thread::sleep(Duration::from_millis(10));
-        progress.maybe_log(sut.consumed(), sink.count());
-        let all_in = sut.consumed() >= inputs;
-        if all_in && sink.count() >= expected {
-            return Ok(End::Complete);
-        }
-        if all_in {
-            let since = *all_in_since.get_or_insert_with(Instant::now);
-            let quiet_since = sink.last_output().map_or(since, |last| last.max(since));
-            if quiet_since.elapsed() >= settings.settle {
-                return Ok(End::Settled);
-            }
-        }
-        if !sut.is_running() {
-            bail!("the system under test stopped before finishing");
-        }
-        if started.elapsed() >= settings.timeout {
-            return Ok(End::TimedOut);
-        }
-    }
-}
-
-/// Logs input and output rates every [`Progress::EVERY`] while a run waits.
-struct Progress {
-    last: Instant,
-    consumed: u64,
-    outputs: u64,
-}
-
-impl Progress {
-    /// Interval between two progress lines.
-    const EVERY: Duration = Duration::from_secs(10);
-
-    /// Starts counting from `consumed` inputs and no outputs.
-    fn new(consumed: u64) -> Self {
-        Self {
-            last: Instant::now(),
-            consumed,
-            outputs: 0,
-        }
-    }
-
-    /// Prints the rates since the last line when [`Progress::EVERY`] has passed.
-    fn maybe_log(&mut self, consumed: u64, outputs: u64) {
-        let elapsed = self.last.elapsed();
-        if elapsed < Self::EVERY {
-            return;
-        }
-        let secs = elapsed.as_secs_f64();
-        eprintln!(
-            "  … {consumed} in ({:.0}/s), {outputs} out ({:.0}/s)",
-            (consumed - self.consumed) as f64 / secs,
-            outputs.saturating_sub(self.outputs) as f64 / secs
-        );
-        *self = Self {
-            last: Instant::now(),
-            consumed,
-            outputs,
-        };
     }
 }
 
@@ -329,7 +228,11 @@ fn measure(
             (started, Some(producer))
         }
     };
-    let end = wait_until_done(settings, &sink, &sut, inputs, expected, started)?;
+    let limits = Limits {
+        settle: settings.settle,
+        timeout: settings.timeout,
+    };
+    let end = wait::until_done(limits, &sink, &sut, inputs, expected, started)?;
     let finished = sink.last_output().unwrap_or_else(Instant::now);
     let first_output = sink.first_output();
     let stats = sut.stop()?;

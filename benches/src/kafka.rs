@@ -3,11 +3,12 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
-use std::time::Duration;
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -17,6 +18,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 
 /// Timeout of admin, metadata, flush and transaction calls.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,10 +70,25 @@ pub fn check_broker(bootstrap: &str) -> Result<usize> {
 
 /// Creates `topics`, each with `partitions` partitions and the broker's replication factor.
 pub fn create_topics(bootstrap: &str, topics: &[&str], partitions: i32) -> Result<()> {
+    create_topics_with(bootstrap, topics, partitions, &[])
+}
+
+/// [`create_topics`] with topic-level `config` (e.g. `retention.ms`).
+pub fn create_topics_with(
+    bootstrap: &str,
+    topics: &[&str],
+    partitions: i32,
+    config: &[(&str, &str)],
+) -> Result<()> {
     let admin = admin(bootstrap)?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(-1)))
+        .map(|t| {
+            config.iter().fold(
+                NewTopic::new(t, partitions, TopicReplication::Fixed(-1)),
+                |topic, (key, value)| topic.set(key, value),
+            )
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
     let results = block_on(admin.create_topics(&new, &options)).context("creating topics")?;
@@ -98,6 +115,129 @@ pub fn delete_topics(bootstrap: &str, topics: &[&str]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every topic whose name contains `part` (e.g. the internal topics of one application id).
+pub fn topics_containing(bootstrap: &str, part: &str) -> Result<Vec<String>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .context("creating a metadata client")?;
+    let metadata = consumer
+        .fetch_metadata(None, TIMEOUT)
+        .context("listing topics")?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .filter(|name| name.contains(part))
+        .collect())
+}
+
+/// A consumer in a fresh group of its own, assigned every partition of `topic` from the
+/// beginning, `read_committed`, with `extra` settings.
+pub fn reader_from_beginning(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    extra: &[(&str, &str)],
+) -> Result<BaseConsumer> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set(
+            "group.id",
+            streamlib::testing::unique_topic("harness-reader"),
+        )
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed");
+    for (key, value) in extra {
+        config.set(*key, *value);
+    }
+    let consumer: BaseConsumer = config.create().context("creating a reader")?;
+    // Learn the partition leaders first: assigning a partition whose leader is unknown makes
+    // librdkafka retry the offset lookup only after 500 ms, which would delay first outputs.
+    consumer
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .with_context(|| format!("fetching metadata of {topic}"))?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .with_context(|| format!("assigning {topic}"))?;
+    }
+    consumer
+        .assign(&assignment)
+        .with_context(|| format!("assigning {topic}"))?;
+    Ok(consumer)
+}
+
+/// Notes, from a thread of its own, when consumer group `group` is first `Stable` with a
+/// member: the moment a fresh application has joined and been given its partitions.
+pub struct GroupWatch {
+    stable_at: Arc<Mutex<Option<Instant>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl GroupWatch {
+    /// How often the group is described.
+    const EVERY: Duration = Duration::from_millis(20);
+
+    /// Starts watching `group` (which need not exist yet).
+    pub fn start(bootstrap: &str, group: &str) -> Result<Self> {
+        let client: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .context("creating a group watcher")?;
+        let stable_at = Arc::new(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (stable_at, stop, group) = (stable_at.clone(), stop.clone(), group.to_string());
+            std::thread::Builder::new()
+                .name("harness-group-watch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let stable = client
+                            .fetch_group_list(Some(&group), Duration::from_secs(1))
+                            .is_ok_and(|list| {
+                                list.groups()
+                                    .iter()
+                                    .any(|g| g.state() == "Stable" && !g.members().is_empty())
+                            });
+                        if stable {
+                            *stable_at.lock().unwrap_or_else(PoisonError::into_inner) =
+                                Some(Instant::now());
+                            return;
+                        }
+                        std::thread::sleep(Self::EVERY);
+                    }
+                })
+                .context("spawning the group watcher")?
+        };
+        Ok(Self {
+            stable_at,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// When the group was first seen stable, if it was.
+    pub fn stable_at(&self) -> Option<Instant> {
+        *self
+            .stable_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for GroupWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Producer settings shared by every producer of the harness: idempotent, `acks=all`, Kafka's
@@ -141,7 +281,7 @@ impl Deliveries {
                 .0
                 .first_error
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(PoisonError::into_inner)
                 .clone()
                 .unwrap_or_default();
             bail!("{failed} records were not delivered; first error: {first}");
@@ -165,7 +305,7 @@ impl ProducerContext for Deliveries {
                 self.0
                     .first_error
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .unwrap_or_else(PoisonError::into_inner)
                     .get_or_insert_with(|| error.to_string());
             }
         }

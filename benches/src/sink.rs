@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _, Result};
 use hdrhistogram::Histogram;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
+use serde_json::{json, Value};
 
 use crate::kafka;
 use crate::topologies::stats_sent_ms;
@@ -62,6 +61,38 @@ impl Default for Progress {
     }
 }
 
+/// End-to-end latency percentiles of a live run, in ms.
+#[derive(Clone, Copy, Debug)]
+pub struct Latency {
+    /// Median.
+    pub p50_ms: u64,
+    /// 99th percentile.
+    pub p99_ms: u64,
+    /// Largest.
+    pub max_ms: u64,
+    /// Output records measured.
+    pub samples: u64,
+}
+
+impl Latency {
+    /// Percentiles of `histogram`; `None` when it is empty.
+    pub fn from_histogram(histogram: &Histogram<u64>) -> Option<Self> {
+        (!histogram.is_empty()).then(|| Self {
+            p50_ms: histogram.value_at_quantile(0.50),
+            p99_ms: histogram.value_at_quantile(0.99),
+            max_ms: histogram.max(),
+            samples: histogram.len(),
+        })
+    }
+
+    /// As JSON.
+    pub fn to_json(self) -> Value {
+        json!({
+            "p50": self.p50_ms, "p99": self.p99_ms, "max": self.max_ms, "samples": self.samples,
+        })
+    }
+}
+
 /// Latencies (ms) of outputs whose input was produced during the warm-up and after it.
 pub struct Latencies {
     /// Inputs produced before the end of the warm-up.
@@ -104,30 +135,8 @@ impl OutputCounter {
         partitions: i32,
         probe: LatencyProbe,
     ) -> Result<Self> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set(
-                "group.id",
-                streamlib::testing::unique_topic("harness-counter"),
-            )
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .create()
-            .context("creating the output counter")?;
-        // Learn the partition leaders first: assigning a partition whose leader is unknown makes
-        // librdkafka retry the offset lookup only after 500 ms, which would delay first outputs.
-        consumer
-            .fetch_metadata(Some(topic), kafka::TIMEOUT)
-            .context("fetching output metadata")?;
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..partitions {
-            assignment
-                .add_partition_offset(topic, partition, Offset::Beginning)
-                .context("assigning output partitions")?;
-        }
-        consumer
-            .assign(&assignment)
-            .context("assigning output partitions")?;
+        let consumer = kafka::reader_from_beginning(bootstrap, topic, partitions, &[])
+            .context("starting the output counter")?;
         let origin = Instant::now();
         let progress = Arc::new(Progress::default());
         let stop = Arc::new(AtomicBool::new(false));

@@ -16,7 +16,7 @@ use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka::{self, CountingProducer, Deliveries, TIMEOUT};
-use crate::model::Guarantee;
+use crate::Guarantee;
 
 /// Commit counters, comparable to streamlib's `RuntimeMetrics`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -49,12 +49,14 @@ struct Pump {
     output: String,
     partitions: i32,
     guarantee: Guarantee,
+    commit_interval: Duration,
     pending: HashMap<(String, i32), i64>,
     stats: CommitStats,
 }
 
 impl Ceiling {
-    /// Joins group `group` on `input` and starts copying records to `output`.
+    /// Joins group `group` on `input` and starts copying records to `output`, committing every
+    /// `commit_interval`.
     pub fn start(
         bootstrap: &str,
         group: &str,
@@ -62,6 +64,7 @@ impl Ceiling {
         output: &str,
         partitions: i32,
         guarantee: Guarantee,
+        commit_interval: Duration,
     ) -> Result<Self> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
@@ -98,6 +101,7 @@ impl Ceiling {
             output: output.to_string(),
             partitions,
             guarantee,
+            commit_interval,
             pending: HashMap::new(),
             stats: CommitStats::default(),
         };
@@ -153,7 +157,7 @@ impl Drop for Ceiling {
 impl Pump {
     /// Polls, copies and commits until stopped; commits a last time.
     fn run(&mut self, flags: &Flags) -> Result<CommitStats> {
-        let interval = self.guarantee.commit_interval();
+        let interval = self.commit_interval;
         let mut last_commit = Instant::now();
         while !flags.stop.load(Ordering::Relaxed) {
             if !flags.assigned.load(Ordering::Relaxed) && self.owns_all_partitions() {

@@ -1,9 +1,10 @@
-//! The two streamlib topologies under test and their compact value serdes.
+//! The streamlib topologies under test and their compact value serdes.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use streamlib::prelude::*;
+use streamlib::processor::PunctuatorId;
 use streamlib::serdes::{JsonValueSerde, SerdeError};
 
 use crate::data::PriceEvent;
@@ -45,9 +46,44 @@ pub fn passthrough(input: &str, output: &str) -> Topology {
 }
 
 /// `stream(input) → filter → map_values(Tick) → group_by_key → windowed_by(1 h / 5 min) →
-/// aggregate(PriceStats) on RocksDB, emit-on-update → to_stream → to(output)`.
+/// aggregate(PriceStats) on RocksDB, emit-on-update → to_stream → to(output)`, the output
+/// value a 40-byte [`PriceStatsSerde`].
 pub fn hopping(input: &str, output: &str) -> Topology {
     let builder = StreamsBuilder::new();
+    hopping_stats(&builder, input).to_stream().to(
+        output,
+        WindowedSerde::new(StringSerde),
+        PriceStatsSerde,
+    );
+    builder.build()
+}
+
+/// [`hopping`] with a JSON output as the peer comparison defines it (`benches/PEERS.md`):
+/// key `coin_id`, value `{coin_id, window_start, window_end, count, sum, min, max, sent_ms}`.
+pub fn hopping_json(input: &str, output: &str) -> Topology {
+    let builder = StreamsBuilder::new();
+    hopping_stats(&builder, input)
+        .to_stream()
+        .map(|window: Windowed<String>, stats: PriceStats| {
+            let value = json!({
+                "coin_id": window.key,
+                "window_start": window.window.start,
+                "window_end": window.window.end,
+                "count": stats.count,
+                "sum": stats.sum,
+                "min": stats.min,
+                "max": stats.max,
+                "sent_ms": stats.last_sent_ms,
+            });
+            (window.key, value)
+        })
+        .to(output, StringSerde, JsonValueSerde);
+    builder.build()
+}
+
+/// The windowed aggregate both hopping topologies share: valid prices of `input`, per key, in
+/// 1 h windows every 5 min, on the RocksDB store [`STATS_STORE`].
+fn hopping_stats(builder: &StreamsBuilder, input: &str) -> KTable<Windowed<String>, PriceStats> {
     builder
         .stream(input, StringSerde, JsonValueSerde)
         .filter(|_, value| valid_price(value).is_some())
@@ -59,22 +95,90 @@ pub fn hopping(input: &str, output: &str) -> Topology {
         .windowed_by(hopping_windows())
         .aggregate(
             PriceStats::empty,
-            |_, tick, stats| stats.add(tick),
+            |_, tick, stats| stats.with_tick(tick),
             PriceStats::merge,
             PriceStatsSerde,
             Materialized::as_store(STATS_STORE),
         )
-        .to_stream()
-        .to(output, WindowedSerde::new(StringSerde), PriceStatsSerde);
+}
+
+/// Name of the dedup workload's TTL store.
+pub const SEEN_STORE: &str = "dedup-seen";
+
+/// How long the dedup workload remembers an event (stream time).
+pub const DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `stream(input) → process(Dedup) → to(output)`: forwards the first event of each
+/// `(key, ts_event)` seen within [`DEDUP_TTL`], unchanged.
+pub fn dedup(input: &str, output: &str) -> Topology {
+    let builder = StreamsBuilder::new();
+    let events = builder.stream(input, StringSerde, JsonValueSerde);
+    events.with_store(StoreSpec::new(
+        SEEN_STORE,
+        StoreKind::Ttl { ttl: DEDUP_TTL },
+    ));
+    events
+        .process(|| Dedup, &[SEEN_STORE])
+        .to(output, StringSerde, JsonValueSerde);
     builder.build()
 }
 
+/// Keeps the first event of each `(key, ts_event)` in the TTL store [`SEEN_STORE`] and purges
+/// expired entries once an hour of stream time.
+struct Dedup;
+
+impl Dedup {
+    /// Stream time between two purges of expired entries.
+    const PURGE_EVERY_MS: i64 = 3_600_000;
+}
+
+impl Processor<String, Value, String, Value> for Dedup {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, Value>) -> Result<(), ProcessError> {
+        ctx.schedule(Self::PURGE_EVERY_MS, PunctuationType::StreamTime);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        record: Record<String, Value>,
+        ctx: &mut ProcessorContext<'_, String, Value>,
+    ) -> Result<(), ProcessError> {
+        let Some(ts_event) = record.value.get("ts_event").and_then(Value::as_i64) else {
+            ctx.record_drop();
+            return Ok(());
+        };
+        let mut key = Vec::with_capacity(record.key.len() + 9);
+        key.extend_from_slice(record.key.as_bytes());
+        key.push(0);
+        key.extend_from_slice(&ts_event.to_be_bytes());
+        let now = ctx.stream_time();
+        let seen = ctx.ttl_store(SEEN_STORE)?;
+        if seen.get(&key, now)?.is_some() {
+            ctx.record_drop();
+            return Ok(());
+        }
+        seen.put(&key, &[], now)?;
+        ctx.forward(record)
+    }
+
+    fn punctuate(
+        &mut self,
+        _: PunctuatorId,
+        now: i64,
+        ctx: &mut ProcessorContext<'_, String, Value>,
+    ) -> Result<(), ProcessError> {
+        ctx.ttl_store(SEEN_STORE)?.purge_expired(now)?;
+        Ok(())
+    }
+}
+
 /// Outputs the hopping topology emits for `events` (emit-on-update, no late records: one per
-/// window containing each event).
+/// window containing each event with a valid price).
 pub fn expected_hopping_outputs(events: &[PriceEvent]) -> u64 {
     let windows = hopping_windows();
     events
         .iter()
+        .filter(|e| e.price.is_some())
         .map(|e| windows.window_starts_for(e.ts_event).count() as u64)
         .sum()
 }
@@ -157,7 +261,7 @@ impl PriceStats {
     }
 
     /// Folds one tick in.
-    pub fn add(self, tick: &Tick) -> Self {
+    pub fn with_tick(self, tick: &Tick) -> Self {
         Self {
             count: self.count + 1,
             sum: self.sum + tick.price,
@@ -222,11 +326,11 @@ mod tests {
     #[test]
     fn stats_round_trip_and_expose_sent_ms() {
         let stats = PriceStats::empty()
-            .add(&Tick {
+            .with_tick(&Tick {
                 price: 2.0,
                 sent_ms: 7,
             })
-            .add(&Tick {
+            .with_tick(&Tick {
                 price: 1.0,
                 sent_ms: 9,
             });
@@ -238,7 +342,7 @@ mod tests {
 
     #[test]
     fn merge_has_empty_as_identity() {
-        let one = PriceStats::empty().add(&Tick {
+        let one = PriceStats::empty().with_tick(&Tick {
             price: 3.0,
             sent_ms: 1,
         });
