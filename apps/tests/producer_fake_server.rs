@@ -745,6 +745,11 @@ async fn polled_events_reach_kafka_keyed_and_valid() {
         let value: Value = serde_json::from_slice(record.value.as_ref().unwrap()).unwrap();
         schema.validate(&value).unwrap();
         assert_eq!(record.key, value["coin_id"].as_str().unwrap().as_bytes());
+        assert_eq!(
+            record.partition,
+            streamlib::partition::partition_for_key(&record.key, 3),
+            "partitioned like Kafka's Java clients (murmur2)"
+        );
         keys.push(String::from_utf8(record.key.clone()).unwrap());
     }
     keys.sort();

@@ -119,7 +119,9 @@ pub struct KafkaSink {
 impl KafkaSink {
     /// A sink for `topic` on `bootstrap_servers`, with any librdkafka `properties` passed
     /// through (SASL/SSL, `linger.ms`, `compression.type`, `message.timeout.ms`, …), except
-    /// values that would turn off idempotence or `acks=all`.
+    /// values that would turn off idempotence or `acks=all`. Keys are partitioned like Kafka's
+    /// Java clients and streamlib do (`partitioner=murmur2_random`) unless a property says
+    /// otherwise.
     pub fn new(
         bootstrap_servers: &str,
         topic: &str,
@@ -127,6 +129,7 @@ impl KafkaSink {
     ) -> Result<Self, SinkError> {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", bootstrap_servers);
+        config.set("partitioner", "murmur2_random");
         for (name, value) in properties {
             let allowed = FIXED
                 .iter()
