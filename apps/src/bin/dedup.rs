@@ -10,7 +10,7 @@ use clap::Args;
 #[derive(Args, Debug)]
 struct DedupArgs {
     /// How long a key is remembered, in hours of event time.
-    #[arg(long, env = "DEDUP_HORIZON_HOURS", default_value_t = 168)]
+    #[arg(long, env = "DEDUP_HORIZON_HOURS", default_value_t = apps::dedup::DEFAULT_HORIZON.as_secs() / 3600)]
     horizon_hours: u64,
 }
 

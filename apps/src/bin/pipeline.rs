@@ -39,7 +39,7 @@ struct Args {
     #[arg(long, env = "PARTITIONS", default_value_t = 3)]
     partitions: i32,
     /// How long dedup remembers a key, in hours.
-    #[arg(long, env = "DEDUP_HORIZON_HOURS", default_value_t = 168)]
+    #[arg(long, env = "DEDUP_HORIZON_HOURS", default_value_t = apps::dedup::DEFAULT_HORIZON.as_secs() / 3600)]
     dedup_horizon_hours: u64,
     /// Alert rules file (see docs/METRICS.md).
     #[arg(long, env = "ALERT_RULES")]
