@@ -192,19 +192,23 @@ fn metrics_for(prices: &[f64]) -> Vec<MetricsEvent> {
             &event("bitcoin", *price, BASE + i as i64 * MIN5),
         );
     }
-    let contract = schema("metrics_event");
-    d.read_output(
-        &topics.metrics,
-        &StringSerde,
-        &JsonSerde::<MetricsEvent>::new(),
-    )
-    .unwrap()
-    .into_iter()
-    .map(|r| {
-        assert_valid(&contract, &serde_json::to_value(&r.value).unwrap());
-        r.value
-    })
-    .collect()
+    read_checked(&mut d, &topics.metrics, "metrics_event")
+}
+
+/// The values written to `topic`, each checked against `contracts/<contract>.schema.json`.
+fn read_checked<T>(d: &mut TopologyTestDriver, topic: &str, contract: &str) -> Vec<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    let contract = schema(contract);
+    d.read_output(topic, &StringSerde, &JsonSerde::<T>::new())
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            assert_valid(&contract, &serde_json::to_value(&r.value).unwrap());
+            r.value
+        })
+        .collect()
 }
 
 #[test]
@@ -289,19 +293,7 @@ fn alert_run(
 }
 
 fn read_alerts(d: &mut TopologyTestDriver, topics: &Topics) -> Vec<alerts::AlertEvent> {
-    let contract = schema("alert_event");
-    d.read_output(
-        &topics.alerts,
-        &StringSerde,
-        &JsonSerde::<alerts::AlertEvent>::new(),
-    )
-    .unwrap()
-    .into_iter()
-    .map(|r| {
-        assert_valid(&contract, &serde_json::to_value(&r.value).unwrap());
-        r.value
-    })
-    .collect()
+    read_checked(d, &topics.alerts, "alert_event")
 }
 
 /// A calm walk: ±0.1 % alternating moves.
