@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -22,6 +21,8 @@ use clap::Parser;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 
 /// Runs the producer and every stream app in one process and shows prices, returns,
 /// volatility and alerts as they flow. Without --bootstrap-servers (and KAFKA_BOOTSTRAP) it
@@ -102,16 +103,15 @@ fn main() -> anyhow::Result<()> {
     };
     let apps = StreamApps::start(&cluster, &settings, args.partitions)?;
     let topics = Topics::prefixed(&args.stream.topic_prefix);
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook_like::SIGINT, signal_hook_like::SIGTERM] {
-        signal_hook_like::on(signal, stop.clone())?;
-    }
-    let produced = Arc::new(AtomicU64::new(u64::MAX));
+    // `true` stops everything: sent by SIGINT/SIGTERM or when the view loop ends.
+    let stop = Arc::new(watch::channel(false).0);
+    stop_on_signals(stop.clone())?;
+    let produced = Arc::new(OnceLock::new());
     let producer = spawn_producer(
         &args,
         &cluster,
         &topics,
-        (stop.clone(), produced.clone()),
+        (stop.subscribe(), produced.clone()),
         producer_metrics,
     )?;
     let result = watch(
@@ -123,7 +123,7 @@ fn main() -> anyhow::Result<()> {
         &produced,
         log_file.as_deref(),
     );
-    stop.store(true, Ordering::SeqCst);
+    stop.send_replace(true);
     let produced = producer
         .join()
         .map_err(|_| anyhow::anyhow!("the producer panicked"))?;
@@ -156,13 +156,37 @@ fn log_to_file(state_dir: &std::path::Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Runs the producer on its own thread and runtime until its mode ends or `stop` is set;
-/// returns how many events it produced, also stored in `produced` when it finishes.
+/// Sets `stop` on SIGINT or SIGTERM, from a small thread of its own.
+fn stop_on_signals(stop: Arc<watch::Sender<bool>>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Listen before returning, so no signal can arrive unheard.
+    let (mut interrupt, mut terminate) = runtime.block_on(async {
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        ))
+    })?;
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        });
+        stop.send_replace(true);
+    });
+    Ok(())
+}
+
+/// Runs the producer on its own thread and runtime until its mode ends or `stop` turns true;
+/// returns how many events it produced, also set in `produced` when it finishes.
 fn spawn_producer(
     args: &Args,
     cluster: &Cluster,
     topics: &Topics,
-    (stop, produced): (Arc<AtomicBool>, Arc<AtomicU64>),
+    (stop, produced): (watch::Receiver<bool>, Arc<OnceLock<u64>>),
     metrics: Arc<ProducerMetrics>,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<u64>>> {
     let config = args.source.producer_config(&DEFAULTS)?;
@@ -174,19 +198,11 @@ fn spawn_producer(
             .enable_all()
             .build()?;
         runtime.block_on(async move {
-            let (tx, shutdown) = tokio::sync::watch::channel(false);
-            let watcher = tokio::spawn(async move {
-                while !stop.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                tx.send_replace(true);
-            });
-            let result = apps::producer::run(config, &sink, metrics, shutdown).await;
-            watcher.abort();
+            let result = apps::producer::run(config, &sink, metrics, stop).await;
             sink.flush().await?;
             let stats = result?;
             tracing::info!(?stats, "producer finished");
-            produced.store(stats.produced, Ordering::SeqCst);
+            let _ = produced.set(stats.produced);
             Ok(stats.produced)
         })
     }))
@@ -199,8 +215,8 @@ fn watch(
     cluster: &Cluster,
     topics: &Topics,
     apps: &StreamApps,
-    stop: &AtomicBool,
-    produced: &AtomicU64,
+    stop: &watch::Sender<bool>,
+    produced: &OnceLock<u64>,
     log_file: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -221,12 +237,11 @@ fn watch(
     let deadline = args.duration_secs.map(|s| started + Duration::from_secs(s));
     let mut dashboard = Dashboard::default();
     let mut last_draw = Instant::now() - Duration::from_secs(1);
-    while !stop.load(Ordering::SeqCst) {
+    while !*stop.borrow() {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        if args.until_drained && drained(&dashboard, topics, apps, produced.load(Ordering::SeqCst))
-        {
+        if args.until_drained && drained(&dashboard, topics, apps, produced.get().copied()) {
             break;
         }
         if let Some(name) = apps.stopped() {
@@ -271,39 +286,19 @@ fn watch(
     Ok(())
 }
 
-/// Whether all `produced` events (`u64::MAX` while the producer runs) reached the view.
-fn drained(dashboard: &Dashboard, topics: &Topics, apps: &StreamApps, produced: u64) -> bool {
+/// Whether all `produced` events (`None` while the producer runs) reached the view.
+fn drained(
+    dashboard: &Dashboard,
+    topics: &Topics,
+    apps: &StreamApps,
+    produced: Option<u64>,
+) -> bool {
+    let Some(produced) = produced else {
+        return false;
+    };
     let seen = |topic: &str| dashboard.counts.get(topic).copied().unwrap_or_default();
     let accounted = seen(&topics.dedup)
         + apps.counters.total("validator_dead_lettered_total")
         + apps.counters.total("dedup_duplicates_total");
-    produced != u64::MAX
-        && accounted >= produced
-        && dashboard.metric_updates >= 4 * seen(&topics.dedup)
-}
-
-/// SIGINT/SIGTERM set a flag (the view loop polls it).
-mod signal_hook_like {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-
-    pub const SIGINT: tokio::signal::unix::SignalKind =
-        tokio::signal::unix::SignalKind::interrupt();
-    pub const SIGTERM: tokio::signal::unix::SignalKind =
-        tokio::signal::unix::SignalKind::terminate();
-
-    /// Sets `flag` when `kind` arrives, from a small background runtime.
-    pub fn on(kind: tokio::signal::unix::SignalKind, flag: Arc<AtomicBool>) -> anyhow::Result<()> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let mut signal = runtime.block_on(async { tokio::signal::unix::signal(kind) })?;
-        std::thread::spawn(move || {
-            runtime.block_on(async move {
-                signal.recv().await;
-                flag.store(true, Ordering::SeqCst);
-            })
-        });
-        Ok(())
-    }
+    accounted >= produced && dashboard.metric_updates >= 4 * seen(&topics.dedup)
 }
