@@ -64,7 +64,8 @@ pub enum Rule {
 }
 
 impl Rule {
-    fn label(self) -> &'static str {
+    /// The contract's name of the rule (`price_move`, …).
+    pub fn label(self) -> &'static str {
         match self {
             Rule::PriceMove => "price_move",
             Rule::Zscore => "zscore",

@@ -111,14 +111,16 @@ fn parse_guarantee(text: &str) -> Result<ProcessingGuarantee, String> {
 /// of them, so that flags typed on the command line win over the file. Exits with clap's
 /// message on bad input, like `T::parse()`.
 pub fn parse_args<T: Parser>() -> T {
-    let args: Vec<OsString> = std::env::args_os().collect();
-    match expand_config(args) {
-        Ok(args) => T::parse_from(args),
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            std::process::exit(2);
-        }
-    }
+    T::parse_from(process_args())
+}
+
+/// The process arguments with the config file expanded (see [`parse_args`]); exits with a
+/// message when the file cannot be read.
+pub fn process_args() -> Vec<OsString> {
+    expand_config(std::env::args_os().collect()).unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        std::process::exit(2);
+    })
 }
 
 /// `args` with the lines of the config file inserted after the program name.

@@ -72,16 +72,9 @@ pub fn main<A: Args>(
 
 fn parse_args_named<A: Args>(name: &'static str, about: &'static str) -> AppArgs<A> {
     use clap::{CommandFactory, FromArgMatches};
-    let args = match crate::cli::expand_config(std::env::args_os().collect()) {
-        Ok(args) => args,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            std::process::exit(2);
-        }
-    };
     let matches = AppArgs::<A>::command()
         .name(name)
         .about(about)
-        .get_matches_from(args);
+        .get_matches_from(crate::cli::process_args());
     AppArgs::<A>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

@@ -115,10 +115,7 @@ impl Dashboard {
                     .unwrap_or(&a.ts_event)
                     .replace('T', " "),
                 format!("{:?}", a.severity).to_lowercase(),
-                serde_json::to_value(a.rule)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
+                a.rule.label(),
                 a.message
             );
         }

@@ -2,6 +2,8 @@
 //! broker, configured by flags, environment and a config file, fed by the `producer` binary,
 //! scraped for metrics, and stopped with SIGTERM (exit 0). Needs `KAFKA_BOOTSTRAP`.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command};
@@ -28,16 +30,6 @@ fn scrape(port: u16) -> String {
     let mut text = String::new();
     let _ = stream.read_to_string(&mut text);
     text
-}
-
-fn terminate(mut child: Child, name: &str) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "{name} exited with {exit:?}");
 }
 
 #[test]
@@ -134,6 +126,7 @@ fn each_app_runs_as_its_own_process_and_stops_cleanly() {
         "{text}"
     );
     for (name, child) in apps {
-        terminate(child, name);
+        let exit = common::terminate(child);
+        assert!(exit.success(), "{name} exited with {exit:?}");
     }
 }

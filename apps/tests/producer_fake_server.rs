@@ -5,6 +5,8 @@
 //!
 //! The last tests produce to the real Kafka broker (`KAFKA_BOOTSTRAP`) and run the binary.
 
+mod common;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -763,7 +765,7 @@ fn the_binary_produces_synthetic_history_and_exits_cleanly_on_sigterm() {
     let bootstrap = kafka_bootstrap();
     let topic = unique_topic("producer-bin");
     create_topic(&bootstrap, &topic, 3);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_producer"))
+    let child = Command::new(env!("CARGO_BIN_EXE_producer"))
         .args([
             "--mode",
             "synthetic",
@@ -787,12 +789,7 @@ fn the_binary_produces_synthetic_history_and_exits_cleanly_on_sigterm() {
         |r| r.len() >= 6,
     );
     assert_eq!(consumed.len(), 6);
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
+    let exit = common::terminate(child);
     assert!(exit.success(), "{exit:?}");
     let schema = schema();
     for record in &consumed {
