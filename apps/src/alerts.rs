@@ -328,6 +328,25 @@ fn cooldown_key(rule: Rule, series: &str, window: Option<Horizon>) -> Vec<u8> {
 
 const ARRIVAL_PREFIX: &[u8] = b"a|";
 
+/// `[arrival wall clock][ts_event]`, 8 bytes big-endian each.
+fn encode_arrival(arrived: i64, ts_event: i64) -> Vec<u8> {
+    [arrived.to_be_bytes(), ts_event.to_be_bytes()].concat()
+}
+
+fn decode_arrival(value: &[u8]) -> Result<(i64, i64), ProcessError> {
+    let corrupt = || {
+        ProcessError::State(streamlib::state::StateError::Corrupt {
+            store: STATE_STORE.into(),
+            reason: format!("arrival entry of {} bytes, expected 16", value.len()),
+        })
+    };
+    let (arrived, ts_event) = value.split_at_checked(8).ok_or_else(corrupt)?;
+    Ok((
+        i64::from_be_bytes(arrived.try_into().map_err(|_| corrupt())?),
+        i64::from_be_bytes(ts_event.try_into().map_err(|_| corrupt())?),
+    ))
+}
+
 /// Whether the cooldown allows an alert at `now` (and if so, starts a new one).
 fn cooled_down(
     state: &mut dyn KeyValueStore,
@@ -384,8 +403,7 @@ impl Processor<String, PriceEvent, String, AlertEvent> for Alerts {
         let series = series(event);
         let rules = self.config.rules_for(&event.coin_id);
         // Arrival (wall clock) and event time of the series' latest event, for stale_feed.
-        let mut arrival = ctx.wall_clock_time().to_be_bytes().to_vec();
-        arrival.extend_from_slice(&point.ts.to_be_bytes());
+        let arrival = encode_arrival(ctx.wall_clock_time(), point.ts);
         let mut arrival_key = ARRIVAL_PREFIX.to_vec();
         arrival_key.extend_from_slice(series.as_bytes());
         ctx.key_value_store(STATE_STORE)?
@@ -438,16 +456,7 @@ impl Processor<String, PriceEvent, String, AlertEvent> for Alerts {
             let Some((coin_id, vs_currency)) = series.split_once('|') else {
                 continue;
             };
-            let (Ok(arrived), Ok(ts_event)) = (
-                value[..8.min(value.len())]
-                    .try_into()
-                    .map(i64::from_be_bytes),
-                value[8.min(value.len())..]
-                    .try_into()
-                    .map(i64::from_be_bytes),
-            ) else {
-                continue;
-            };
+            let (arrived, ts_event) = decode_arrival(&value)?;
             let rules = self.config.rules_for(coin_id);
             let limit_ms = rules.stale_after_minutes as i64 * 60_000;
             if limit_ms == 0 || now - arrived < limit_ms {
