@@ -1,0 +1,1 @@
+//! The lake (placeholder while the crate is built).

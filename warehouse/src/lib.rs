@@ -1,0 +1,1 @@
+//! The warehouse (placeholder while the crate is built).
