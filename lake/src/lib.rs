@@ -7,12 +7,15 @@
 //!   quarantined with its reason.
 //! - [`gold`]: the SQL models (`models/gold/*.sql`) run by DataFusion over Silver.
 //! - [`job`]: what the Silver and Gold jobs share (interval, queries, one-commit replacement).
+//! - [`maintenance`]: compaction and vacuum of any table.
 
 pub mod bronze;
 mod error;
 pub mod gold;
 pub mod job;
+pub mod maintenance;
 pub mod silver;
 pub mod storage;
+pub mod testing;
 
 pub use error::LakeError;
