@@ -1,12 +1,11 @@
 -- model:      gold/data_quality
--- grain:      one row per (coin_id, vs_currency, UTC hour) in the interval, for every pair seen
---             in Silver in the hours rebuilt or the 7 days before (an hour without polls is a row
---             with polls_received = 0, which is the point)
+-- grain:      one row per (coin_id, vs_currency, UTC hour) in the interval, from the hour of the
+--             pair's first Silver row on (a coin listed mid-period starts then); an hour without
+--             polls is a row with polls_received = 0, which is the point
 -- sources:    silver_prices, silver_quarantine, silver_dead_letters, interval_hours (the hours
 --             rebuilt and polls_expected, a typed table the job registers from its arguments)
 -- parameters: $start, $end                 timestamps: the whole hours rebuilt, [start, end)
 --             $start_date, $end_date       their event_date partitions, [start, end)
---             $read_start, $read_start_date  $start minus 7 days: where the pairs are looked for
 -- columns (docs/LAKE_METRICS.md, docs/KPI_SLO_SLA.md):
 --   polls_expected         3600 / poll interval (default 300 s: 12)
 --   polls_received         Silver rows of the hour
@@ -18,10 +17,10 @@
 --                          newest price was when polled (the freshness SLO allows 600 s); null
 --                          when the hour has no poll
 WITH pairs AS (
-    SELECT DISTINCT coin_id, vs_currency
+    SELECT coin_id, vs_currency, date_trunc('hour', min(ts_event)) AS first_hour
     FROM silver_prices
-    WHERE ts_event >= $read_start AND ts_event < $end
-      AND event_date >= $read_start_date AND event_date < $end_date
+    WHERE ts_event < $end AND event_date < $end_date
+    GROUP BY coin_id, vs_currency
 ),
 received AS (
     SELECT coin_id, vs_currency, date_trunc('hour', ts_event) AS hour_start,
@@ -58,7 +57,7 @@ SELECT p.coin_id, p.vs_currency, h.hour_start, h.polls_expected,
        r.max_staleness_micros / 1000000.0 AS max_staleness_seconds,
        CAST(h.hour_start AS DATE) AS hour_date
 FROM pairs AS p
-CROSS JOIN interval_hours AS h
+JOIN interval_hours AS h ON h.hour_start >= p.first_hour
 LEFT JOIN received AS r
   ON r.coin_id = p.coin_id AND r.vs_currency = p.vs_currency AND r.hour_start = h.hour_start
 LEFT JOIN quarantined AS q ON q.coin_id = p.coin_id AND q.hour_start = h.hour_start

@@ -86,7 +86,7 @@ pub const MODELS: [Model; 5] = [
         grain: Grain::Hour,
         time_column: TimeColumn::Timestamp("hour_start"),
         partition_columns: &["hour_date"],
-        look_back_days: 7,
+        look_back_days: 0,
     },
 ];
 
