@@ -254,3 +254,30 @@ async fn a_late_record_is_picked_up_by_re_running_its_interval_without_duplicate
     assert_eq!(quarantine.len(), 1);
     assert_eq!(i64_of(&quarantine[0], "offset"), Some(4));
 }
+
+#[tokio::test]
+async fn silver_and_gold_on_the_s3_server_give_the_tables_of_a_local_lake() {
+    let (_dir, local) = temp_lake();
+    let s3 = lake::testing::s3_lake("silver-gold");
+    let tables = [
+        (silver::prices::TABLE, vec!["coin_id", "ts_event"]),
+        (silver::quarantine::TABLE, vec!["source_table", "partition", "offset"]),
+        ("gold/candles_1h", vec!["coin_id", "bucket_start"]),
+        ("gold/data_quality", vec!["coin_id", "hour_start"]),
+    ];
+    let mut seen = Vec::new();
+    for lake in [&local, &s3] {
+        bad_input_bronze(lake).await;
+        run(lake, &day()).await;
+        if let Err(error) = lake::gold::run(lake, &day(), &lake::gold::GoldConfig::default()).await {
+            panic!("gold failed on {lake:?}: {error:#?}");
+        }
+        let mut contents = Vec::new();
+        for (table, order) in &tables {
+            contents.push(rows(lake, table, order).await);
+        }
+        seen.push(contents);
+    }
+    assert!(seen[0].iter().all(|rows| !rows.is_empty()));
+    assert_eq!(seen[0], seen[1]);
+}

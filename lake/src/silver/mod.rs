@@ -110,33 +110,33 @@ pub async fn run(
 ) -> Result<SilverReport, JobError> {
     let window = IngestWindow::for_interval(interval, config.tolerance, config.max_lateness);
     let contract = PriceContract::new(config.contract);
-    let mut prices = Refinery::new(BRONZE_PRICES, *interval, config.tolerance);
+    let mut refined_prices = Refinery::new(BRONZE_PRICES, *interval, config.tolerance);
     read_bronze(lake, BRONZE_PRICES, window, |record| {
         let parsed = prices::parse(&contract, config.coins.as_ref(), &record);
-        prices.accept(&record, parsed);
+        refined_prices.accept(&record, parsed);
     })
     .await?;
     let dead_letter_check = dead_letters::check()?;
-    let mut dead = Refinery::new(BRONZE_DEAD_LETTERS, *interval, config.tolerance);
+    let mut refined_dead = Refinery::new(BRONZE_DEAD_LETTERS, *interval, config.tolerance);
     read_bronze(lake, BRONZE_DEAD_LETTERS, window, |record| {
         let parsed = dead_letters::parse(&dead_letter_check, config.tolerance, &record);
-        dead.accept(&record, parsed);
+        refined_dead.accept(&record, parsed);
     })
     .await?;
     let alert_check = alerts::check()?;
-    let mut alert = Refinery::new(BRONZE_ALERTS, *interval, config.tolerance);
+    let mut refined_alerts = Refinery::new(BRONZE_ALERTS, *interval, config.tolerance);
     read_bronze(lake, BRONZE_ALERTS, window, |record| {
         let parsed = alerts::parse(&alert_check, &record);
-        alert.accept(&record, parsed);
+        refined_alerts.accept(&record, parsed);
     })
     .await?;
 
-    let (price_rows, mut quarantined, prices_report) = prices.finish();
+    let (price_rows, mut quarantined, prices_report) = refined_prices.finish();
     write(lake, &prices::spec(), &price_rows, "ts_event", interval).await?;
     drop(price_rows);
-    let (dead_rows, dead_quarantined, dead_report) = dead.finish();
+    let (dead_rows, dead_quarantined, dead_report) = refined_dead.finish();
     write(lake, &dead_letters::spec(), &dead_rows, "event_time", interval).await?;
-    let (alert_rows, alert_quarantined, alerts_report) = alert.finish();
+    let (alert_rows, alert_quarantined, alerts_report) = refined_alerts.finish();
     write(lake, &alerts::spec(), &alert_rows, "ts_event", interval).await?;
     quarantined.extend(dead_quarantined);
     quarantined.extend(alert_quarantined);

@@ -125,7 +125,7 @@ impl<R: Refined> Refinery<R> {
     /// The deduplicated rows (sorted by key), the quarantine rows, and the counts.
     pub fn finish(mut self) -> (Vec<R>, Vec<QuarantineRow>, SourceReport) {
         let mut rows = std::mem::take(&mut self.rows);
-        rows.sort_by(|a, b| (a.key(), a.ingest_rank()).cmp(&(b.key(), b.ingest_rank())));
+        rows.sort_by_cached_key(|row| (row.key(), row.ingest_rank()));
         let mut kept: Vec<R> = Vec::with_capacity(rows.len());
         for row in rows {
             match kept.last() {
