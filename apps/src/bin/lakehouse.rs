@@ -65,10 +65,9 @@ struct SilverOptions {
     /// Follow every coin (no `unknown_coin` quarantine).
     #[arg(long, conflicts_with = "coins")]
     all_coins: bool,
-    /// Clock skew allowed between CoinGecko, the producer and the broker (the validator's
-    /// contract setting), in seconds.
-    #[arg(long, env = "FUTURE_TOLERANCE_SECS", default_value_t = contract::CheckConfig::DEFAULT_FUTURE_TOLERANCE.as_secs())]
-    future_tolerance_secs: u64,
+    /// The contract check's settings: the validator's, so that Silver accepts what it accepts.
+    #[command(flatten)]
+    contract: apps::cli::ValidatorOptions,
     /// How long before the interval a record of it may have reached Kafka, in minutes.
     #[arg(long, env = "SILVER_TOLERANCE_MINUTES", default_value_t = 60)]
     tolerance_minutes: i64,
@@ -82,9 +81,7 @@ impl SilverOptions {
     fn config(&self) -> SilverConfig {
         SilverConfig {
             coins: (!self.all_coins).then(|| self.coins.iter().cloned().collect::<BTreeSet<_>>()),
-            contract: contract::CheckConfig {
-                future_tolerance: Duration::from_secs(self.future_tolerance_secs),
-            },
+            contract: self.contract.check_config(),
             tolerance: chrono::Duration::minutes(self.tolerance_minutes),
             max_lateness: self.max_lateness_hours.map(chrono::Duration::hours),
         }
