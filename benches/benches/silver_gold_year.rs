@@ -59,7 +59,11 @@ fn main() -> Result<()> {
     );
 
     let silver_started = Instant::now();
-    let silver = runtime.block_on(lake::silver::run(&lake, &interval, &SilverConfig::default()))?;
+    let silver = runtime.block_on(lake::silver::run(
+        &lake,
+        &interval,
+        &SilverConfig::default(),
+    ))?;
     let silver_secs = silver_started.elapsed().as_secs_f64();
     let gold_started = Instant::now();
     let gold = runtime.block_on(lake::gold::run(&lake, &interval, &GoldConfig::default()))?;
@@ -94,7 +98,11 @@ async fn write_bronze(
     days: i64,
 ) -> Result<u64> {
     let mut table = lake
-        .open_or_create("bronze/prices_raw", bronze::columns(), &[bronze::PARTITION_COLUMN])
+        .open_or_create(
+            "bronze/prices_raw",
+            bronze::columns(),
+            &[bronze::PARTITION_COLUMN],
+        )
         .await?;
     let mut offset = 0i64;
     let mut events = 0u64;
@@ -106,7 +114,8 @@ async fn write_bronze(
                 let ts_event = start + TimeDelta::minutes(5 * i) + TimeDelta::seconds(k as i64);
                 let ts_ingest = ts_event + TimeDelta::seconds(30);
                 let x = i as f64;
-                let price = base * (0.05 * (x * 0.013 + k as f64).sin() + 0.002 * (x * 0.71).sin()).exp();
+                let price =
+                    base * (0.05 * (x * 0.013 + k as f64).sin() + 0.002 * (x * 0.71).sin()).exp();
                 let value = event(template, coin, price, ts_event, ts_ingest);
                 let copies = if i % 1000 == 0 { 2 } else { 1 };
                 for _ in 0..copies {
@@ -114,7 +123,9 @@ async fn write_bronze(
                         topic: "crypto.prices.raw".to_owned(),
                         partition: 0,
                         offset,
-                        timestamp_ms: Some((ts_ingest + TimeDelta::milliseconds(100)).timestamp_millis()),
+                        timestamp_ms: Some(
+                            (ts_ingest + TimeDelta::milliseconds(100)).timestamp_millis(),
+                        ),
                         key: Some(coin.as_bytes().to_vec()),
                         value: Some(value.clone()),
                         headers: vec![],

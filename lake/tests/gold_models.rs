@@ -85,7 +85,13 @@ async fn fixture(lake: &Lake) -> Vec<Poll> {
         0,
         Some(at("2026-03-01T03:00:30Z")),
         Some("ethereum"),
-        Some(dead_letter(&rejected, "exclusiveMinimum", "/price", 9, at("2026-03-01T03:00:27Z"))),
+        Some(dead_letter(
+            &rejected,
+            "exclusiveMinimum",
+            "/price",
+            9,
+            at("2026-03-01T03:00:27Z"),
+        )),
     );
     dlq.append_to(lake, silver::BRONZE_DEAD_LETTERS).await;
     polls
@@ -179,11 +185,16 @@ fn daily_metrics(polls: &[Poll]) -> BTreeMap<(String, NaiveDate), Value> {
             Some((close(d)? / prev).ln())
         };
         for (day, ps) in &days {
-            let returns: Vec<f64> = ps.windows(2).map(|w| (w[1].price / w[0].price).ln()).collect();
-            let realized = (!returns.is_empty())
-                .then(|| returns.iter().map(|r| r * r).sum::<f64>().sqrt());
+            let returns: Vec<f64> = ps
+                .windows(2)
+                .map(|w| (w[1].price / w[0].price).ln())
+                .collect();
+            let realized =
+                (!returns.is_empty()).then(|| returns.iter().map(|r| r * r).sum::<f64>().sqrt());
             let window = |n: i64| -> Vec<f64> {
-                (0..n).filter_map(|k| log_return(*day - TimeDelta::days(k))).collect()
+                (0..n)
+                    .filter_map(|k| log_return(*day - TimeDelta::days(k)))
+                    .collect()
             };
             let closes: Vec<f64> = (0..30)
                 .rev()
@@ -243,17 +254,27 @@ fn dominance(polls: &[Poll]) -> BTreeMap<(NaiveDate, String), Value> {
 
 /// `(coin, hour)` → the data-quality row, for every coin and hour of the interval from the hour
 /// of the coin's first poll on.
-fn data_quality(polls: &[Poll], duplicates: &BTreeMap<(String, DateTime<Utc>), i64>) -> BTreeMap<(String, DateTime<Utc>), Value> {
+fn data_quality(
+    polls: &[Poll],
+    duplicates: &BTreeMap<(String, DateTime<Utc>), i64>,
+) -> BTreeMap<(String, DateTime<Utc>), Value> {
     let hour = TimeDelta::hours(1);
     let mut out = BTreeMap::new();
     let series = by_coin(polls);
     for coin in series.keys() {
         let mut t = trunc(series[coin][0].ts_event, hour).max(interval().start());
         while t < interval().end() {
-            let in_hour: Vec<&&Poll> = series[coin].iter().filter(|p| trunc(p.ts_event, hour) == t).collect();
+            let in_hour: Vec<&&Poll> = series[coin]
+                .iter()
+                .filter(|p| trunc(p.ts_event, hour) == t)
+                .collect();
             let staleness = in_hour
                 .iter()
-                .map(|p| (p.ts_ingest - p.ts_event).num_microseconds().unwrap_or_default())
+                .map(|p| {
+                    (p.ts_ingest - p.ts_event)
+                        .num_microseconds()
+                        .unwrap_or_default()
+                })
                 .max()
                 .map(|us| us as f64 / 1e6);
             let quarantined = i64::from(*coin == "bitcoin" && t == at("2026-03-02T05:00:00Z"));
@@ -324,14 +345,26 @@ async fn every_gold_value_equals_an_independent_computation() {
     run_jobs(&lake).await;
 
     let hour = TimeDelta::hours(1);
-    for (table, unit) in [("gold/candles_1h", hour), ("gold/candles_1d", TimeDelta::days(1))] {
+    for (table, unit) in [
+        ("gold/candles_1h", hour),
+        ("gold/candles_1d", TimeDelta::days(1)),
+    ] {
         let want = candles(&polls, unit);
         let got = rows(&lake, table, &["coin_id", "bucket_start"]).await;
         let keys: Vec<(String, DateTime<Utc>)> = got
             .iter()
-            .map(|r| (str_of(r, "coin_id").to_owned(), ts_of(r, "bucket_start").unwrap_or_default()))
+            .map(|r| {
+                (
+                    str_of(r, "coin_id").to_owned(),
+                    ts_of(r, "bucket_start").unwrap_or_default(),
+                )
+            })
             .collect();
-        assert_eq!(keys, want.keys().cloned().collect::<Vec<_>>(), "{table} rows");
+        assert_eq!(
+            keys,
+            want.keys().cloned().collect::<Vec<_>>(),
+            "{table} rows"
+        );
         for (row, expected) in got.iter().zip(want.values()) {
             assert_row(table, row, expected);
             assert_eq!(str_of(row, "vs_currency"), "usd");
@@ -342,29 +375,49 @@ async fn every_gold_value_equals_an_independent_computation() {
     let got = rows(&lake, "gold/daily_metrics", &["coin_id", "date"]).await;
     let keys: Vec<(String, String)> = got
         .iter()
-        .map(|r| (str_of(r, "coin_id").to_owned(), str_of(r, "date").to_owned()))
+        .map(|r| {
+            (
+                str_of(r, "coin_id").to_owned(),
+                str_of(r, "date").to_owned(),
+            )
+        })
         .collect();
-    let want_keys: Vec<(String, String)> = want.keys().map(|(c, d)| (c.clone(), d.to_string())).collect();
+    let want_keys: Vec<(String, String)> = want
+        .keys()
+        .map(|(c, d)| (c.clone(), d.to_string()))
+        .collect();
     assert_eq!(keys, want_keys, "daily_metrics rows");
     for (row, expected) in got.iter().zip(want.values()) {
         assert_row("daily_metrics", row, expected);
     }
     // The edge cases, spelled out: the first day and the day after a gap have no return.
-    let eth_after_gap = &want[&("ethereum".to_owned(), NaiveDate::from_ymd_opt(2026, 3, 3).unwrap_or_default())];
+    let eth_after_gap = &want[&(
+        "ethereum".to_owned(),
+        NaiveDate::from_ymd_opt(2026, 3, 3).unwrap_or_default(),
+    )];
     assert!(eth_after_gap["simple_return"].is_null());
-    assert!(got.iter().any(|r| str_of(r, "coin_id") == "solana" && f64_of(r, "log_return").is_none()));
+    assert!(got
+        .iter()
+        .any(|r| str_of(r, "coin_id") == "solana" && f64_of(r, "log_return").is_none()));
 
     let want = dominance(&polls);
     let got = rows(&lake, "gold/dominance", &["date", "coin_id"]).await;
     assert_eq!(got.len(), want.len(), "dominance rows");
     for (row, ((day, coin), expected)) in got.iter().zip(&want) {
-        assert_eq!((str_of(row, "date"), str_of(row, "coin_id")), (day.to_string().as_str(), coin.as_str()));
+        assert_eq!(
+            (str_of(row, "date"), str_of(row, "coin_id")),
+            (day.to_string().as_str(), coin.as_str())
+        );
         assert_row("dominance", row, expected);
     }
 
     let want = data_quality(&polls, &duplicates_by_hour(&polls));
     let got = rows(&lake, "gold/data_quality", &["coin_id", "hour_start"]).await;
-    assert_eq!(got.len(), want.len(), "data_quality rows: 2 coins × 72 hours + solana's 36");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "data_quality rows: 2 coins × 72 hours + solana's 36"
+    );
     for (row, ((coin, hour_start), expected)) in got.iter().zip(&want) {
         assert_eq!(
             (str_of(row, "coin_id"), ts_of(row, "hour_start")),
@@ -374,9 +427,13 @@ async fn every_gold_value_equals_an_independent_computation() {
     }
     assert_eq!(got.len(), 2 * 72 + 36);
     let ethereum_in_the_gap = got.iter().find(|r| {
-        str_of(r, "coin_id") == "ethereum" && ts_of(r, "hour_start") == Some(at("2026-03-02T10:00:00Z"))
+        str_of(r, "coin_id") == "ethereum"
+            && ts_of(r, "hour_start") == Some(at("2026-03-02T10:00:00Z"))
     });
-    assert_eq!(ethereum_in_the_gap.and_then(|r| i64_of(r, "polls_received")), Some(0));
+    assert_eq!(
+        ethereum_in_the_gap.and_then(|r| i64_of(r, "polls_received")),
+        Some(0)
+    );
 
     write_foreign_engine_expectations(&dir, &polls);
 }
@@ -414,7 +471,11 @@ async fn re_running_gold_for_an_hour_leaves_identical_tables() {
         Err(error) => panic!("gold failed: {error:#?}"),
     }
     for (table, columns) in &order {
-        assert_eq!(&rows(&lake, table, columns).await, &before[table], "{table} changed");
+        assert_eq!(
+            &rows(&lake, table, columns).await,
+            &before[table],
+            "{table} changed"
+        );
     }
 }
 

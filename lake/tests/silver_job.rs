@@ -54,13 +54,31 @@ async fn bad_input_bronze(lake: &Lake) {
     raw.poll(0, &btc_10); // 1: ingested 00:10:20
     raw.poll(0, &btc_10_again); // 2: ingested 00:15:20 → duplicate
     let kafka = Some(at("2026-01-01T00:20:00Z"));
-    raw.push(RAW, 0, kafka, Some("bitcoin"), Some(b"{\"coin_id\": \"bitcoin\", ".to_vec())); // 3
+    raw.push(
+        RAW,
+        0,
+        kafka,
+        Some("bitcoin"),
+        Some(b"{\"coin_id\": \"bitcoin\", ".to_vec()),
+    ); // 3
     let mut upper = Poll::new("ethereum", at("2026-01-01T00:20:00Z"), 10.0).event();
     upper["symbol"] = json!("ETH");
-    raw.push(RAW, 0, kafka, Some("ethereum"), Some(upper.to_string().into_bytes())); // 4
+    raw.push(
+        RAW,
+        0,
+        kafka,
+        Some("ethereum"),
+        Some(upper.to_string().into_bytes()),
+    ); // 4
     let mut null_price = Poll::new("ethereum", at("2026-01-01T00:25:00Z"), 10.0).event();
     null_price["price"] = json!(null);
-    raw.push(RAW, 0, kafka, Some("ethereum"), Some(null_price.to_string().into_bytes())); // 5
+    raw.push(
+        RAW,
+        0,
+        kafka,
+        Some("ethereum"),
+        Some(null_price.to_string().into_bytes()),
+    ); // 5
     raw.poll(0, &Poll::new("shiba-inu", at("2026-01-01T00:05:00Z"), 0.01)); // 6
     raw.push(RAW, 0, kafka, Some("ethereum"), None); // 7: tombstone
     raw.poll(0, &Poll::new("ethereum", at("2026-01-01T00:05:00Z"), 10.0)); // 8
@@ -78,7 +96,13 @@ async fn bad_input_bronze(lake: &Lake) {
         0,
         Some(at("2026-01-01T00:25:01Z")),
         Some("ethereum"),
-        Some(dead_letter(&null_price, "type", "/price", 5, at("2026-01-01T00:25:00Z"))),
+        Some(dead_letter(
+            &null_price,
+            "type",
+            "/price",
+            5,
+            at("2026-01-01T00:25:00Z"),
+        )),
     ); // 0
     dlq.push(
         DLQ,
@@ -92,9 +116,27 @@ async fn bad_input_bronze(lake: &Lake) {
     let mut alerts = BronzeBuilder::default();
     let moved = at("2026-01-01T00:10:00Z");
     let kafka = Some(at("2026-01-01T00:10:02Z"));
-    alerts.push(ALERTS, 0, kafka, Some("bitcoin"), Some(alert("bitcoin", moved, "warning"))); // 0
-    alerts.push(ALERTS, 0, kafka, Some("bitcoin"), Some(alert("bitcoin", moved, "warning"))); // 1: dup
-    alerts.push(ALERTS, 0, kafka, Some("bitcoin"), Some(alert("bitcoin", moved, "urgent"))); // 2
+    alerts.push(
+        ALERTS,
+        0,
+        kafka,
+        Some("bitcoin"),
+        Some(alert("bitcoin", moved, "warning")),
+    ); // 0
+    alerts.push(
+        ALERTS,
+        0,
+        kafka,
+        Some("bitcoin"),
+        Some(alert("bitcoin", moved, "warning")),
+    ); // 1: dup
+    alerts.push(
+        ALERTS,
+        0,
+        kafka,
+        Some("bitcoin"),
+        Some(alert("bitcoin", moved, "urgent")),
+    ); // 2
     alerts.append_to(lake, silver::BRONZE_ALERTS).await;
 }
 
@@ -117,7 +159,9 @@ async fn bad_input_is_quarantined_with_its_reason_and_every_record_is_accounted_
         .map(|row| {
             (
                 str_of(row, "coin_id").to_owned(),
-                ts_of(row, "ts_event").map(|t| t.to_rfc3339()).unwrap_or_default(),
+                ts_of(row, "ts_event")
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default(),
                 silver_gold_fixture::f64_of(row, "price").unwrap_or_default(),
                 i64_of(row, "bronze_partition").unwrap_or(-1),
                 i64_of(row, "bronze_offset").unwrap_or(-1),
@@ -127,14 +171,39 @@ async fn bad_input_is_quarantined_with_its_reason_and_every_record_is_accounted_
     assert_eq!(
         got,
         vec![
-            ("bitcoin".into(), "2026-01-01T00:05:00+00:00".into(), 100.0, 0, 0),
-            ("bitcoin".into(), "2026-01-01T00:10:00+00:00".into(), 101.5, 1, 0),
-            ("ethereum".into(), "2026-01-01T00:05:00+00:00".into(), 10.0, 0, 8),
+            (
+                "bitcoin".into(),
+                "2026-01-01T00:05:00+00:00".into(),
+                100.0,
+                0,
+                0
+            ),
+            (
+                "bitcoin".into(),
+                "2026-01-01T00:10:00+00:00".into(),
+                101.5,
+                1,
+                0
+            ),
+            (
+                "ethereum".into(),
+                "2026-01-01T00:05:00+00:00".into(),
+                10.0,
+                0,
+                8
+            ),
         ]
     );
-    assert!(prices.iter().all(|row| str_of(row, "event_date") == "2026-01-01"));
+    assert!(prices
+        .iter()
+        .all(|row| str_of(row, "event_date") == "2026-01-01"));
 
-    let quarantine = rows(&lake, silver::quarantine::TABLE, &["source_table", "partition", "offset"]).await;
+    let quarantine = rows(
+        &lake,
+        silver::quarantine::TABLE,
+        &["source_table", "partition", "offset"],
+    )
+    .await;
     let got: Vec<(&str, i64, &str, &str)> = quarantine
         .iter()
         .map(|row| {
@@ -164,11 +233,18 @@ async fn bad_input_is_quarantined_with_its_reason_and_every_record_is_accounted_
     );
     let not_utf8 = &quarantine[10];
     assert_eq!(
-        (str_of(not_utf8, "value_text"), str_of(not_utf8, "value_encoding")),
+        (
+            str_of(not_utf8, "value_text"),
+            str_of(not_utf8, "value_encoding")
+        ),
         ("//4A", "base64")
     );
     let corrupt = &quarantine[5];
-    assert_eq!(str_of(corrupt, "coin_id"), "bitcoin", "recovered from the key");
+    assert_eq!(
+        str_of(corrupt, "coin_id"),
+        "bitcoin",
+        "recovered from the key"
+    );
     assert_eq!(
         ts_of(corrupt, "event_time"),
         Some(at("2026-01-01T00:20:00Z")),
@@ -177,21 +253,41 @@ async fn bad_input_is_quarantined_with_its_reason_and_every_record_is_accounted_
 
     // Nothing vanished: every Bronze record of the day is a Silver row or a quarantine row.
     let day_prices = report.prices.in_interval;
-    assert_eq!(day_prices, 11, "10 records of partition 0 on the day + 1 of partition 1");
-    assert_eq!(report.prices.written + report.prices.quarantined.values().sum::<u64>(), day_prices);
-    assert_eq!(report.prices.read, 12, "the next day's record is read but not placed here");
+    assert_eq!(
+        day_prices, 11,
+        "10 records of partition 0 on the day + 1 of partition 1"
+    );
+    assert_eq!(
+        report.prices.written + report.prices.quarantined.values().sum::<u64>(),
+        day_prices
+    );
+    assert_eq!(
+        report.prices.read, 12,
+        "the next day's record is read but not placed here"
+    );
 
     let dead = rows(&lake, silver::dead_letters::TABLE, &["source_offset"]).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(
-        (str_of(&dead[0], "coin_id"), str_of(&dead[0], "rule"), str_of(&dead[0], "pointer")),
+        (
+            str_of(&dead[0], "coin_id"),
+            str_of(&dead[0], "rule"),
+            str_of(&dead[0], "pointer")
+        ),
         ("ethereum", "type", "/price")
     );
-    assert_eq!(ts_of(&dead[0], "event_time"), Some(at("2026-01-01T00:25:00Z")));
+    assert_eq!(
+        ts_of(&dead[0], "event_time"),
+        Some(at("2026-01-01T00:25:00Z"))
+    );
 
     let alerts = rows(&lake, silver::alerts::TABLE, &["alert_id"]).await;
     assert_eq!(alerts.len(), 1);
-    assert_eq!(i64_of(&alerts[0], "bronze_offset"), Some(0), "the first ingest wins");
+    assert_eq!(
+        i64_of(&alerts[0], "bronze_offset"),
+        Some(0),
+        "the first ingest wins"
+    );
     assert_eq!(report.quarantined, 11);
 }
 
@@ -200,9 +296,18 @@ async fn running_an_interval_twice_leaves_identical_tables() {
     let (_dir, lake) = temp_lake();
     bad_input_bronze(&lake).await;
     let tables = [
-        (silver::prices::TABLE, vec!["coin_id", "vs_currency", "ts_event"]),
-        (silver::quarantine::TABLE, vec!["source_table", "topic", "partition", "offset"]),
-        (silver::dead_letters::TABLE, vec!["source_topic", "source_partition", "source_offset"]),
+        (
+            silver::prices::TABLE,
+            vec!["coin_id", "vs_currency", "ts_event"],
+        ),
+        (
+            silver::quarantine::TABLE,
+            vec!["source_table", "topic", "partition", "offset"],
+        ),
+        (
+            silver::dead_letters::TABLE,
+            vec!["source_topic", "source_partition", "source_offset"],
+        ),
         (silver::alerts::TABLE, vec!["alert_id"]),
     ];
     let first_report = run(&lake, &day()).await;
@@ -212,7 +317,11 @@ async fn running_an_interval_twice_leaves_identical_tables() {
     }
     let second_report = run(&lake, &day()).await;
     for ((table, order), before) in tables.iter().zip(&first) {
-        assert_eq!(&rows(&lake, table, order).await, before, "{table} changed on a re-run");
+        assert_eq!(
+            &rows(&lake, table, order).await,
+            before,
+            "{table} changed on a re-run"
+        );
     }
     assert_eq!(first_report, second_report);
     assert!(first.iter().all(|table| !table.is_empty()));
@@ -248,7 +357,11 @@ async fn a_late_record_is_picked_up_by_re_running_its_interval_without_duplicate
         .filter_map(|row| ts_of(row, "ts_event").map(|t| t.format("%H:%M").to_string()))
         .collect();
     assert_eq!(times, ["12:00", "12:05", "12:10", "12:15"]);
-    assert_eq!(i64_of(&prices[1], "bronze_offset"), Some(1), "the first ingest of 12:05 stays");
+    assert_eq!(
+        i64_of(&prices[1], "bronze_offset"),
+        Some(1),
+        "the first ingest of 12:05 stays"
+    );
     assert_eq!(report.prices.quarantined.get("duplicate"), Some(&1));
     let quarantine = rows(&lake, silver::quarantine::TABLE, &["offset"]).await;
     assert_eq!(quarantine.len(), 1);
@@ -261,7 +374,10 @@ async fn silver_and_gold_on_the_s3_server_give_the_tables_of_a_local_lake() {
     let s3 = lake::testing::s3_lake("silver-gold");
     let tables = [
         (silver::prices::TABLE, vec!["coin_id", "ts_event"]),
-        (silver::quarantine::TABLE, vec!["source_table", "partition", "offset"]),
+        (
+            silver::quarantine::TABLE,
+            vec!["source_table", "partition", "offset"],
+        ),
         ("gold/candles_1h", vec!["coin_id", "bucket_start"]),
         ("gold/data_quality", vec!["coin_id", "hour_start"]),
     ];
@@ -269,7 +385,8 @@ async fn silver_and_gold_on_the_s3_server_give_the_tables_of_a_local_lake() {
     for lake in [&local, &s3] {
         bad_input_bronze(lake).await;
         run(lake, &day()).await;
-        if let Err(error) = lake::gold::run(lake, &day(), &lake::gold::GoldConfig::default()).await {
+        if let Err(error) = lake::gold::run(lake, &day(), &lake::gold::GoldConfig::default()).await
+        {
             panic!("gold failed on {lake:?}: {error:#?}");
         }
         let mut contents = Vec::new();

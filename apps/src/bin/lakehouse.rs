@@ -162,7 +162,8 @@ fn run(command: Command) -> anyhow::Result<()> {
 }
 
 fn open(args: &IntervalArgs) -> anyhow::Result<(Lake, Interval)> {
-    let lake = Lake::parse(&args.lake).with_context(|| format!("opening the lake {}", args.lake))?;
+    let lake =
+        Lake::parse(&args.lake).with_context(|| format!("opening the lake {}", args.lake))?;
     let interval = Interval::parse(&args.start, &args.end)?;
     Ok((lake, interval))
 }

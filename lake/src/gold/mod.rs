@@ -114,10 +114,7 @@ pub async fn run(
             .register_existing(lake, table, name, RUN_SILVER)
             .await?;
     }
-    session.register_batch(
-        "interval_hours",
-        interval_hours(interval, polls_expected)?,
-    )?;
+    session.register_batch("interval_hours", interval_hours(interval, polls_expected)?)?;
     let mut models = Vec::with_capacity(MODELS.len());
     for model in &MODELS {
         models.push(run_model(lake, &session, model, interval).await?);

@@ -108,8 +108,10 @@ impl Interval {
     /// The hours the interval touches, by their start, in order.
     pub fn hour_starts(&self) -> impl Iterator<Item = DateTime<Utc>> {
         let covered = self.whole_hours();
-        std::iter::successors(Some(covered.start), |hour| Some(*hour + TimeDelta::hours(1)))
-            .take_while(move |hour| *hour < covered.end)
+        std::iter::successors(Some(covered.start), |hour| {
+            Some(*hour + TimeDelta::hours(1))
+        })
+        .take_while(move |hour| *hour < covered.end)
     }
 
     /// `column >= start AND column < end` on a timestamp column, with typed literals.

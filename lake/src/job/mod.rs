@@ -97,10 +97,10 @@ pub enum JobError {
 
 impl JobError {
     /// A Delta failure of `operation` on `table`.
-    pub(crate) fn delta(
-        table: &str,
+    pub(crate) fn delta<'a>(
+        table: &'a str,
         operation: &'static str,
-    ) -> impl FnOnce(DeltaTableError) -> JobError + '_ {
+    ) -> impl FnOnce(DeltaTableError) -> JobError + 'a {
         move |source| JobError::Delta {
             table: table.to_owned(),
             operation,

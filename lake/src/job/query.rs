@@ -56,7 +56,10 @@ impl LakeSession {
         delta
             .update_datafusion_session(&self.ctx.state())
             .map_err(JobError::delta(table, "register with datafusion"))?;
-        let provider = delta.table_provider().await.map_err(JobError::query(table))?;
+        let provider = delta
+            .table_provider()
+            .await
+            .map_err(JobError::query(table))?;
         self.ctx
             .register_table(name, provider)
             .map_err(JobError::query(table))?;

@@ -54,7 +54,9 @@ impl TableSpec {
                 .with_strict_mode(true)
                 .build_decoder()
                 .map_err(JobError::arrow(self.name))?;
-            decoder.serialize(chunk).map_err(JobError::arrow(self.name))?;
+            decoder
+                .serialize(chunk)
+                .map_err(JobError::arrow(self.name))?;
             if let Some(batch) = decoder.flush().map_err(JobError::arrow(self.name))? {
                 batches.push(batch);
             }
@@ -71,12 +73,9 @@ impl TableSpec {
             .iter()
             .map(|field| {
                 let column = batch.column_by_name(field.name()).ok_or_else(|| {
-                    JobError::arrow(self.name)(
-                        deltalake::arrow::error::ArrowError::SchemaError(format!(
-                            "column {} missing",
-                            field.name()
-                        )),
-                    )
+                    JobError::arrow(self.name)(deltalake::arrow::error::ArrowError::SchemaError(
+                        format!("column {} missing", field.name()),
+                    ))
                 })?;
                 cast(column, field.data_type()).map_err(JobError::arrow(self.name))
             })
@@ -99,7 +98,7 @@ pub struct Replaced {
     /// Rows written for the interval.
     pub rows: usize,
     /// The table version of the commit.
-    pub version: i64,
+    pub version: u64,
 }
 
 /// Replaces the rows of `spec` that `predicate` selects (the interval's) with `batches`, in one

@@ -51,10 +51,18 @@ impl SchemaCheck {
             .as_deref()
             .filter(|bytes| !bytes.is_empty())
             .ok_or_else(|| {
-                reject(contract::rule::TOMBSTONE, "", "the record has no value".to_owned())
+                reject(
+                    contract::rule::TOMBSTONE,
+                    "",
+                    "the record has no value".to_owned(),
+                )
             })?;
         let text = std::str::from_utf8(bytes).map_err(|error| {
-            reject(contract::rule::UTF8, "", format!("the value is not UTF-8: {error}"))
+            reject(
+                contract::rule::UTF8,
+                "",
+                format!("the value is not UTF-8: {error}"),
+            )
         })?;
         let value: Value = serde_json::from_str(text).map_err(|error| {
             reject(

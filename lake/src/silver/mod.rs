@@ -135,16 +135,34 @@ pub async fn run(
     write(lake, &prices::spec(), &price_rows, "ts_event", interval).await?;
     drop(price_rows);
     let (dead_rows, dead_quarantined, dead_report) = refined_dead.finish();
-    write(lake, &dead_letters::spec(), &dead_rows, "event_time", interval).await?;
+    write(
+        lake,
+        &dead_letters::spec(),
+        &dead_rows,
+        "event_time",
+        interval,
+    )
+    .await?;
     let (alert_rows, alert_quarantined, alerts_report) = refined_alerts.finish();
     write(lake, &alerts::spec(), &alert_rows, "ts_event", interval).await?;
     quarantined.extend(dead_quarantined);
     quarantined.extend(alert_quarantined);
     quarantined.sort_by(|a, b| {
-        (&a.source_table, &a.topic, a.partition, a.offset)
-            .cmp(&(&b.source_table, &b.topic, b.partition, b.offset))
+        (&a.source_table, &a.topic, a.partition, a.offset).cmp(&(
+            &b.source_table,
+            &b.topic,
+            b.partition,
+            b.offset,
+        ))
     });
-    write(lake, &quarantine::spec(), &quarantined, "event_time", interval).await?;
+    write(
+        lake,
+        &quarantine::spec(),
+        &quarantined,
+        "event_time",
+        interval,
+    )
+    .await?;
     let report = SilverReport {
         start: interval.start().to_rfc3339(),
         end: interval.end().to_rfc3339(),

@@ -156,7 +156,8 @@ impl Refined for PriceRow {
     fn ingest_rank(&self) -> (i64, i64, i32, i64) {
         (
             self.ts_ingest.timestamp_micros(),
-            self.kafka_timestamp.map_or(i64::MAX, |t| t.timestamp_micros()),
+            self.kafka_timestamp
+                .map_or(i64::MAX, |t| t.timestamp_micros()),
             self.bronze_partition,
             self.bronze_offset,
         )
@@ -188,14 +189,13 @@ pub fn parse(
             ts_event: record.readable_ts_event(),
             coin_id: record.readable_coin_id(),
         })?;
-    let mut row: PriceRow =
-        serde_json::from_value(checked.event).map_err(|error| Rejection {
-            rule: TYPING.to_owned(),
-            pointer: String::new(),
-            message: format!("a contract-valid event Silver cannot type: {error}"),
-            ts_event: record.readable_ts_event(),
-            coin_id: record.readable_coin_id(),
-        })?;
+    let mut row: PriceRow = serde_json::from_value(checked.event).map_err(|error| Rejection {
+        rule: TYPING.to_owned(),
+        pointer: String::new(),
+        message: format!("a contract-valid event Silver cannot type: {error}"),
+        ts_event: record.readable_ts_event(),
+        coin_id: record.readable_coin_id(),
+    })?;
     if coins.is_some_and(|coins| !coins.contains(&row.coin_id)) {
         return Err(Rejection {
             rule: UNKNOWN_COIN.to_owned(),

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use deltalake::arrow::array::{Array, AsArray, RecordBatch};
 use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::{DataType, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType};
+use deltalake::arrow::datatypes::{
+    DataType, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+};
 use deltalake::datafusion::prelude::{col, lit};
 use futures::StreamExt;
 use serde_json::Value;

@@ -125,7 +125,13 @@ impl BronzeBuilder {
     /// its poll; returns its offset.
     pub fn poll(&mut self, partition: i32, poll: &Poll) -> i64 {
         let kafka = poll.ts_ingest + TimeDelta::milliseconds(100);
-        self.push(RAW, partition, Some(kafka), Some(&poll.coin), Some(poll.bytes()))
+        self.push(
+            RAW,
+            partition,
+            Some(kafka),
+            Some(&poll.coin),
+            Some(poll.bytes()),
+        )
     }
 
     /// Appends what was pushed since the last call to the Bronze `table` of `lake`.
