@@ -116,10 +116,16 @@ fn await_progress(
     topic: &str,
     want: &BTreeMap<i32, i64>,
 ) {
+    // An empty partition has nothing to commit, so no progress entry.
+    let want: BTreeMap<i32, i64> = want
+        .iter()
+        .filter(|(_, end)| **end > 0)
+        .map(|(p, e)| (*p, *e))
+        .collect();
     let deadline = Instant::now() + DEADLINE;
     loop {
         let now = committed(runtime, lake, sink_id, topic);
-        if &now == want {
+        if now == want {
             return;
         }
         assert!(
