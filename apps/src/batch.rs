@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use lake::bronze::sink::{BronzeSink, Route, SinkConfig};
 use lake::bronze::metrics::SinkMetrics;
+use lake::bronze::sink::{BronzeSink, Route, SinkConfig};
 use lake::gold::GoldConfig;
 use lake::job::interval::Interval;
 use lake::silver::SilverConfig;
@@ -131,7 +131,11 @@ impl EmbeddedBatch {
                 "silver {} rows · gold {} rows{} · [{}, {})",
                 status.silver_rows,
                 status.gold_rows,
-                if status.loaded { " · warehouse loaded" } else { "" },
+                if status.loaded {
+                    " · warehouse loaded"
+                } else {
+                    ""
+                },
                 interval.start().format("%m-%d %H:%M"),
                 interval.end().format("%m-%d %H:%M"),
             ),
@@ -166,7 +170,9 @@ fn route(topic: &str, table: &str) -> Route {
 }
 
 fn lock(status: &Mutex<BatchStatus>) -> std::sync::MutexGuard<'_, BatchStatus> {
-    status.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    status
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Whole days from the first event to the end of the last event's hour.
@@ -204,11 +210,10 @@ impl Jobs {
             if stopped {
                 return;
             }
-            let result =
-                interval_of(*span.borrow()).and_then(|interval| match interval {
-                    Some(interval) => self.run_once(&interval, status),
-                    None => Ok(()),
-                });
+            let result = interval_of(*span.borrow()).and_then(|interval| match interval {
+                Some(interval) => self.run_once(&interval, status),
+                None => Ok(()),
+            });
             if let Err(error) = result {
                 tracing::warn!(error = %format!("{error:#}"), "lake jobs failed; retrying at the next run");
                 lock(status).last_error = Some(format!("{error:#}"));
@@ -218,7 +223,12 @@ impl Jobs {
 
     fn run_once(&self, interval: &Interval, status: &Mutex<BatchStatus>) -> anyhow::Result<()> {
         let silver_config = SilverConfig {
-            coins: Some(DEFAULT_COINS.iter().map(|c| c.to_string()).collect::<BTreeSet<_>>()),
+            coins: Some(
+                DEFAULT_COINS
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<BTreeSet<_>>(),
+            ),
             ..SilverConfig::default()
         };
         let (silver, gold) = self.runtime.block_on(async {

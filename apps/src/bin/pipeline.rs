@@ -193,7 +193,11 @@ fn main() -> anyhow::Result<()> {
                 status.runs,
                 status.silver_rows,
                 status.gold_rows,
-                if status.loaded { "; warehouse loaded" } else { "" }
+                if status.loaded {
+                    "; warehouse loaded"
+                } else {
+                    ""
+                }
             );
             Ok(())
         }
