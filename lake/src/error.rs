@@ -57,6 +57,15 @@ pub enum LakeError {
         #[source]
         source: DeltaTableError,
     },
+    /// A query on a table failed.
+    #[error("querying {table}")]
+    Query {
+        /// The table's name under the lake root.
+        table: String,
+        /// The DataFusion error.
+        #[source]
+        source: deltalake::datafusion::error::DataFusionError,
+    },
     /// A table exists but is not what the lake expects (for example a missing column).
     #[error("delta table {table}: {message}")]
     UnexpectedTable {
@@ -81,10 +90,10 @@ pub enum LakeError {
 
 impl LakeError {
     /// A Delta failure of `operation` on `table`.
-    pub(crate) fn delta(
-        table: &str,
+    pub(crate) fn delta<'a>(
+        table: &'a str,
         operation: &'static str,
-    ) -> impl FnOnce(DeltaTableError) -> LakeError + '_ {
+    ) -> impl FnOnce(DeltaTableError) -> LakeError + 'a {
         move |source| LakeError::Delta {
             table: table.to_owned(),
             operation,

@@ -123,6 +123,11 @@ impl Lake {
         &self.root
     }
 
+    /// The object-store options (secrets included: never log them).
+    pub fn storage_options(&self) -> &HashMap<String, String> {
+        &self.storage_options
+    }
+
     /// The URL of `table` (like `bronze/prices_raw`) under the root, ending with `/`.
     pub fn table_url(&self, table: &str) -> Result<Url, LakeError> {
         let valid = !table.is_empty()
@@ -233,7 +238,10 @@ mod tests {
     #[test]
     fn debug_never_shows_the_secret() -> Result<(), LakeError> {
         let options = HashMap::from([
-            ("AWS_SECRET_ACCESS_KEY".to_owned(), "s3cr3t-value".to_owned()),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_owned(),
+                "s3cr3t-value".to_owned(),
+            ),
             ("AWS_ACCESS_KEY_ID".to_owned(), "key-id-value".to_owned()),
             ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
         ]);
