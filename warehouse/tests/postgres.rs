@@ -317,7 +317,9 @@ async fn a_repeated_key_in_gold_fails_the_load_and_changes_nothing() {
     let lake = lake_in(&dir);
     let mut tables = fixture(1);
     write_all(&lake, &tables).await;
-    load::load(&lake, &db.target, days(1, 2)).await.expect("load day 1");
+    load::load(&lake, &db.target, days(1, 2))
+        .await
+        .expect("load day 1");
     let client = db.client().await;
     let before = dump_all(&client).await;
 
@@ -345,7 +347,11 @@ async fn a_repeated_key_in_gold_fails_the_load_and_changes_nothing() {
         matches!(message, Err(ref m) if m.contains("fact_candle_hour")),
         "{message:?}"
     );
-    assert_eq!(dump_all(&client).await, before, "the failed load changed nothing");
+    assert_eq!(
+        dump_all(&client).await,
+        before,
+        "the failed load changed nothing"
+    );
     drop(client);
     db.drop().await;
 }

@@ -548,21 +548,21 @@ pub fn fixture(days: u32) -> Vec<Table> {
             ]);
             let alert_at = midnight + TimeDelta::hours(6);
             alerts.push(&[
-                    ("schema_version", s("1.0")),
-                    ("alert_id", s(&format!("{coin}-{d}"))),
-                    ("rule", s("price_move")),
-                    ("severity", s("warning")),
-                    ("coin_id", s(coin)),
-                    ("vs_currency", usd()),
-                    ("window", s("1h")),
-                    ("observed", V::D(0.5)),
-                    ("threshold", V::D(0.25)),
-                    ("ts_event", V::T(alert_at)),
-                    ("ts_alert", V::T(alert_at + TimeDelta::seconds(2))),
-                    ("message", s("moved")),
-                    ("bronze_offset", V::L(i64::from(d))),
-                    ("event_date", date.clone()),
-                ]);
+                ("schema_version", s("1.0")),
+                ("alert_id", s(&format!("{coin}-{d}"))),
+                ("rule", s("price_move")),
+                ("severity", s("warning")),
+                ("coin_id", s(coin)),
+                ("vs_currency", usd()),
+                ("window", s("1h")),
+                ("observed", V::D(0.5)),
+                ("threshold", V::D(0.25)),
+                ("ts_event", V::T(alert_at)),
+                ("ts_alert", V::T(alert_at + TimeDelta::seconds(2))),
+                ("message", s("moved")),
+                ("bronze_offset", V::L(i64::from(d))),
+                ("event_date", date.clone()),
+            ]);
         }
     }
     vec![
