@@ -65,7 +65,7 @@ async fn children(store: &dyn ObjectStore, prefix: Option<&Path>) -> Result<Vec<
         .map_err(|source| LakeError::Delta {
             table: prefix.map(Path::to_string).unwrap_or_default(),
             operation: "list",
-            source: source.into(),
+            source: Box::new(source.into()),
         })?;
     Ok(listing.common_prefixes)
 }

@@ -102,7 +102,7 @@ pub async fn read_bronze(lake: &Lake, table: &str) -> Result<Vec<BronzeRow>, Lak
     };
     let query = |source| LakeError::Query {
         table: table.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let ctx = SessionContext::new();
     delta
