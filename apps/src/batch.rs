@@ -253,7 +253,12 @@ impl Jobs {
         Ok(())
     }
 
-    fn load(&self, _url: &str, _interval: &Interval) -> anyhow::Result<()> {
-        anyhow::bail!("the warehouse load is not wired yet")
+    fn load(&self, url: &str, interval: &Interval) -> anyhow::Result<()> {
+        let target = warehouse::connection::WarehouseTarget::from_url(url)?;
+        let interval = warehouse::interval::Interval::new(interval.start(), interval.end())?;
+        self.runtime
+            .block_on(warehouse::load::load(&self.lake, &target, interval))
+            .with_context(|| format!("loading {interval} into {target}"))?;
+        Ok(())
     }
 }

@@ -168,10 +168,7 @@ fn main() -> anyhow::Result<()> {
         (log_file.as_deref(), batch.as_ref()),
     );
     stop.send_replace(true);
-    let batch = match batch {
-        Some(batch) => Some(batch.finish(*span_tx.borrow())),
-        None => None,
-    };
+    let batch = batch.map(|batch| batch.finish(*span_tx.borrow()));
     let produced = producer
         .join()
         .map_err(|_| anyhow::anyhow!("the producer panicked"))?;
