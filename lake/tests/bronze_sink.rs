@@ -209,7 +209,7 @@ fn keeps_tombstones_missing_keys_raw_bytes_and_headers_as_received() {
         .set("bootstrap.servers", &bootstrap)
         .create()
         .expect("producer");
-    let raw = vec![0xff, 0x00, 0xc3, 0x28];
+    let raw = [0xffu8, 0x00, 0xc3, 0x28];
     let headers = OwnedHeaders::new()
         .insert(Header {
             key: "source",
