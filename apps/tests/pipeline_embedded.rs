@@ -26,18 +26,21 @@ fn the_pipeline_runs_end_to_end_on_the_in_process_cluster_twice() {
 fn check_lake(dir: &std::path::Path, runs: usize) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let lake = lake::storage::Lake::parse(dir.to_str().unwrap()).unwrap();
-    let rows = |table: &str| {
+    let rows = |table: &str, order_by: &[&str]| {
         runtime
-            .block_on(lake::job::query::table_rows(&lake, table, &[]))
+            .block_on(lake::job::query::table_rows(&lake, table, order_by))
             .unwrap()
     };
-    let bronze = rows(lake::silver::BRONZE_PRICES);
+    let bronze = rows(
+        lake::silver::BRONZE_PRICES,
+        &["topic", "partition", "offset"],
+    );
     assert_eq!(
         bronze.len(),
         200 * runs,
         "bronze/prices_raw after run {runs}"
     );
-    let silver = rows("silver/prices");
+    let silver = rows("silver/prices", &["event_id"]);
     let distinct: std::collections::BTreeSet<String> = silver
         .iter()
         .map(|row| row["event_id"].as_str().unwrap().to_string())
@@ -53,7 +56,7 @@ fn check_lake(dir: &std::path::Path, runs: usize) {
         silver.len()
     );
     assert!(
-        !rows("gold/candles_1h").is_empty(),
+        !rows("gold/candles_1h", &["coin_id", "bucket_start"]).is_empty(),
         "gold/candles_1h has rows"
     );
 }
