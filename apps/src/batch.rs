@@ -21,6 +21,7 @@ use lake::job::interval::Interval;
 use lake::silver::SilverConfig;
 use lake::storage::Lake;
 use tokio::sync::watch;
+use warehouse::connection::WarehouseTarget;
 
 use crate::topics::{Topics, DEFAULT_COINS};
 
@@ -30,10 +31,10 @@ pub type EventSpan = Option<(DateTime<Utc>, DateTime<Utc>)>;
 /// How the embedded batch half runs.
 #[derive(Clone, Debug)]
 pub struct BatchSettings {
-    /// Root of the lake (a folder, or `s3://bucket/prefix`).
-    pub lake: String,
-    /// Warehouse to load after each Gold run, if any (never logged).
-    pub warehouse_url: Option<String>,
+    /// The lake (a folder, or `s3://bucket/prefix`).
+    pub lake: Lake,
+    /// Warehouse to load after each Gold run, if any (its password is never shown).
+    pub warehouse: Option<WarehouseTarget>,
     /// Pause between two Silver/Gold runs.
     pub every: Duration,
     /// The sink's id: consumer group and `txn` app-id prefix in the Bronze tables' logs.
@@ -59,7 +60,7 @@ pub struct BatchStatus {
 
 /// The running batch half.
 pub struct EmbeddedBatch {
-    lake: String,
+    lake: Lake,
     sink: JoinHandle<anyhow::Result<()>>,
     worker: JoinHandle<()>,
     sink_metrics: Arc<SinkMetrics>,
@@ -77,7 +78,7 @@ impl EmbeddedBatch {
         stop: watch::Receiver<bool>,
         span: watch::Receiver<EventSpan>,
     ) -> anyhow::Result<Self> {
-        let lake = Lake::parse(&settings.lake).context("the lake URL")?;
+        let lake = settings.lake.clone();
         let routes = vec![
             route(&topics.raw, lake::silver::BRONZE_PRICES),
             route(&topics.dlq, lake::silver::BRONZE_DEAD_LETTERS),
@@ -97,7 +98,7 @@ impl EmbeddedBatch {
         let handle = runtime.handle().clone();
         let jobs = Jobs {
             lake,
-            warehouse_url: settings.warehouse_url.clone(),
+            warehouse: settings.warehouse.clone(),
             runtime: Arc::new(runtime),
         };
         let sink_stop = stop.clone();
@@ -141,7 +142,10 @@ impl EmbeddedBatch {
             ),
             (None, None) => "waiting for data".to_string(),
         };
-        format!("lake {} · bronze {bronze} records · {last}", self.lake)
+        format!(
+            "lake {} · bronze {bronze} records · {last}",
+            self.lake.root()
+        )
     }
 
     /// Waits for the sink to commit what it buffered (`stop` must have turned true), then runs
@@ -189,7 +193,7 @@ fn interval_of(span: EventSpan) -> anyhow::Result<Option<Interval>> {
 #[derive(Clone)]
 struct Jobs {
     lake: Lake,
-    warehouse_url: Option<String>,
+    warehouse: Option<WarehouseTarget>,
     runtime: Arc<tokio::runtime::Runtime>,
 }
 
@@ -236,9 +240,9 @@ impl Jobs {
             let gold = lake::gold::run(&self.lake, interval, &GoldConfig::default()).await?;
             anyhow::Ok((silver, gold))
         })?;
-        let loaded = match &self.warehouse_url {
-            Some(url) => {
-                self.load(url, interval)?;
+        let loaded = match &self.warehouse {
+            Some(target) => {
+                self.load(target, interval)?;
                 true
             }
             None => false,
@@ -253,11 +257,10 @@ impl Jobs {
         Ok(())
     }
 
-    fn load(&self, url: &str, interval: &Interval) -> anyhow::Result<()> {
-        let target = warehouse::connection::WarehouseTarget::from_url(url)?;
+    fn load(&self, target: &WarehouseTarget, interval: &Interval) -> anyhow::Result<()> {
         let interval = warehouse::interval::Interval::new(interval.start(), interval.end())?;
         self.runtime
-            .block_on(warehouse::load::load(&self.lake, &target, interval))
+            .block_on(warehouse::load::load(&self.lake, target, interval))
             .with_context(|| format!("loading {interval} into {target}"))?;
         Ok(())
     }

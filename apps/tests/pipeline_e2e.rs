@@ -423,3 +423,308 @@ fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
     );
     apps.close().unwrap();
 }
+
+/// `(price, market_cap)` of every valid, first-seen event, by coin and event time (ms), from the
+/// recording itself.
+fn expected_events(shift: Span) -> BTreeMap<(String, i64), (f64, Option<f64>)> {
+    let mut events = BTreeMap::new();
+    for line in RECORDING.lines() {
+        let items: Value = serde_json::from_str(line).unwrap();
+        for item in items.as_array().unwrap() {
+            let Some(price) = item["current_price"].as_f64() else {
+                continue; // dead-lettered
+            };
+            let ts: DateTime<Utc> = item["last_updated"].as_str().unwrap().parse().unwrap();
+            let key = (
+                item["id"].as_str().unwrap().to_string(),
+                (ts + shift).timestamp_millis(),
+            );
+            events
+                .entry(key)
+                .or_insert((price, item["market_cap"].as_f64()));
+        }
+    }
+    events
+}
+
+/// OHLC and poll count of `points` (in time order), as the candle models define them.
+fn candle(points: &[(i64, f64)]) -> (f64, f64, f64, f64, i64) {
+    let prices: Vec<f64> = points.iter().map(|(_, p)| *p).collect();
+    let high = prices.iter().copied().fold(f64::MIN, f64::max);
+    let low = prices.iter().copied().fold(f64::MAX, f64::min);
+    (
+        prices[0],
+        high,
+        low,
+        *prices.last().unwrap(),
+        prices.len() as i64,
+    )
+}
+
+/// Issue 11: the recording replayed on the real broker through the apps and the embedded batch
+/// half (exactly-once Bronze sink → Silver → Gold on the S3 server → warehouse load): Bronze holds
+/// each topic's records, Silver the deduplicated valid events, every Gold value equals the
+/// computation below, and the warehouse's facts equal Gold (counts and sums).
+#[test]
+fn a_recorded_file_reaches_the_lake_and_the_warehouse_with_exact_tables() {
+    use apps::batch::{BatchSettings, EmbeddedBatch};
+    use lake::testing::{f64_of, i64_of, rows, str_of, ts_of};
+
+    let bootstrap = kafka_bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}.", unique_topic("lakehouse"));
+    let topics = Topics::prefixed(&prefix);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = runtime.block_on(warehouse::testing::TestDb::create("e2e"));
+    let lake = lake::testing::s3_lake("e2e");
+    let apps = StreamApps::start(
+        &Cluster::connect_or_embed(Some(&bootstrap)).unwrap(),
+        &settings(&bootstrap, &prefix, dir.path()),
+        3,
+    )
+    .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (_span, span) = tokio::sync::watch::channel(None);
+    let batch_settings = BatchSettings {
+        lake: lake.clone(),
+        warehouse: Some(db.target.clone()),
+        // Only the final run of `finish` (the test checks one interval's tables).
+        every: Duration::from_secs(3600),
+        sink_id: format!("{prefix}sink"),
+    };
+    let batch = EmbeddedBatch::start(&bootstrap, &topics, &batch_settings, stopped, span).unwrap();
+
+    let (file, shift) = shifted_recording(dir.path());
+    assert_eq!(replay(&bootstrap, &topics, file), 61 * 3);
+    let events = expected_events(shift);
+    assert_eq!(events.len(), 179, "deduplicated valid events");
+    let raw = consume_until(&bootstrap, &topics.raw, "read_committed", WAIT, |got| {
+        got.len() >= 183
+    });
+    let dlq = consume_until(&bootstrap, &topics.dlq, "read_committed", WAIT, |got| {
+        !got.is_empty()
+    });
+    let dedup = consume_until(&bootstrap, &topics.dedup, "read_committed", WAIT, |got| {
+        got.len() >= events.len()
+    });
+    let mut last_offsets: BTreeMap<i32, i64> = BTreeMap::new();
+    for c in &dedup {
+        let next = last_offsets.entry(c.partition).or_default();
+        *next = (*next).max(c.offset + 1);
+    }
+    wait_for_committed(
+        &bootstrap,
+        &format!("{prefix}crypto-alerts"),
+        &topics.dedup,
+        &last_offsets,
+    );
+    let raised = apps.counters.total("alerts_raised_total") as usize;
+    let alerts = consume_until(&bootstrap, &topics.alerts, "read_committed", WAIT, |got| {
+        got.len() >= raised
+    });
+
+    // The sink has committed every partition up to its end, then the last batch run.
+    let routes = [
+        (&topics.raw, lake::silver::BRONZE_PRICES),
+        (&topics.dlq, lake::silver::BRONZE_DEAD_LETTERS),
+        (&topics.alerts, lake::silver::BRONZE_ALERTS),
+    ]
+    .map(|(topic, table)| lake::bronze::sink::Route {
+        topic: topic.clone(),
+        table: table.to_string(),
+    });
+    let deadline = std::time::Instant::now() + WAIT;
+    while !runtime
+        .block_on(lake::bronze::progress::bronze_progress(
+            &lake,
+            &bootstrap,
+            &BTreeMap::new(),
+            &routes,
+            &batch_settings.sink_id,
+            Utc::now() + Span::days(1),
+        ))
+        .unwrap()
+        .complete()
+    {
+        assert!(std::time::Instant::now() < deadline, "Bronze caught up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let times: Vec<i64> = events.keys().map(|(_, ts)| *ts).collect();
+    let span_of = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+    let first = span_of(*times.iter().min().unwrap());
+    let last = span_of(*times.iter().max().unwrap());
+    stop.send(true).unwrap();
+    let status = batch.finish(Some((first, last))).unwrap();
+    assert_eq!((status.last_error, status.loaded), (None, true));
+    assert_eq!(apps.stopped(), None, "every app still runs");
+    apps.close().unwrap();
+
+    let read = |table: &str, order_by: &[&str]| runtime.block_on(rows(&lake, table, order_by));
+    // Bronze: each record of each topic once, by its coordinates.
+    for (records, table) in [
+        (&raw, lake::silver::BRONZE_PRICES),
+        (&dlq, lake::silver::BRONZE_DEAD_LETTERS),
+        (&alerts, lake::silver::BRONZE_ALERTS),
+    ] {
+        let mut expected: Vec<(i32, i64)> =
+            records.iter().map(|c| (c.partition, c.offset)).collect();
+        expected.sort();
+        let got: Vec<(i32, i64)> = read(table, &["partition", "offset"])
+            .iter()
+            .map(|r| {
+                (
+                    i64_of(r, "partition").unwrap() as i32,
+                    i64_of(r, "offset").unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, expected, "{table}");
+    }
+
+    // Silver: exactly the deduplicated valid events.
+    let silver: BTreeMap<(String, i64), (f64, Option<f64>)> = read("silver/prices", &["event_id"])
+        .iter()
+        .map(|r| {
+            (
+                (
+                    str_of(r, "coin_id").to_string(),
+                    ts_of(r, "ts_event").unwrap().timestamp_millis(),
+                ),
+                (f64_of(r, "price").unwrap(), f64_of(r, "market_cap")),
+            )
+        })
+        .collect();
+    assert_eq!(silver, events);
+    let quarantined: Vec<String> = read("silver/quarantine", &["rule"])
+        .iter()
+        .map(|r| str_of(r, "rule").to_string())
+        .collect();
+    assert_eq!(
+        quarantined.iter().filter(|r| *r == "duplicate").count(),
+        3,
+        "the repeated poll: {quarantined:?}"
+    );
+
+    // Gold candles, hourly and daily, computed here from the events.
+    for (table, bucket_ms) in [
+        ("gold/candles_1h", 3_600_000),
+        ("gold/candles_1d", 86_400_000),
+    ] {
+        let mut buckets: BTreeMap<(String, i64), Vec<(i64, f64)>> = BTreeMap::new();
+        for ((coin, ts), (price, _)) in &events {
+            buckets
+                .entry((coin.clone(), ts - ts.rem_euclid(bucket_ms)))
+                .or_default()
+                .push((*ts, *price));
+        }
+        let got = read(table, &["coin_id", "bucket_start"]);
+        assert_eq!(got.len(), buckets.len(), "{table}");
+        for row in &got {
+            let key = (
+                str_of(row, "coin_id").to_string(),
+                ts_of(row, "bucket_start").unwrap().timestamp_millis(),
+            );
+            let (open, high, low, close_, polls) = candle(&buckets[&key]);
+            let actual = ["open", "high", "low", "close"].map(|c| f64_of(row, c).unwrap());
+            assert!(
+                actual
+                    .iter()
+                    .zip([open, high, low, close_])
+                    .all(|(a, b)| close(*a, b)),
+                "{table} {key:?}: {row:?}"
+            );
+            assert_eq!(i64_of(row, "polls"), Some(polls), "{table} {key:?}");
+        }
+    }
+
+    // Daily metrics and dominance: one day, so no daily return yet; the day's close, the
+    // realized volatility of its intraday log returns, and each coin's share of the market cap.
+    let mut by_coin: BTreeMap<&str, Vec<(f64, Option<f64>)>> = BTreeMap::new();
+    for ((coin, _), value) in &events {
+        by_coin.entry(coin).or_default().push(*value);
+    }
+    let daily = read("gold/daily_metrics", &["coin_id", "date"]);
+    assert_eq!(daily.len(), by_coin.len(), "one day per coin: {daily:?}");
+    for row in &daily {
+        let points = &by_coin[str_of(row, "coin_id")];
+        let squares: f64 = points
+            .windows(2)
+            .map(|w| (w[1].0 / w[0].0).ln().powi(2))
+            .sum();
+        assert!(
+            close(f64_of(row, "close").unwrap(), points.last().unwrap().0),
+            "{row:?}"
+        );
+        assert!(
+            close(f64_of(row, "realized_vol").unwrap(), squares.sqrt()),
+            "{row:?}"
+        );
+        assert_eq!(i64_of(row, "intraday_points"), Some(points.len() as i64));
+        assert_eq!(
+            f64_of(row, "simple_return"),
+            None,
+            "no previous day: {row:?}"
+        );
+    }
+    let caps: BTreeMap<&str, f64> = by_coin
+        .iter()
+        .map(|(coin, points)| {
+            (
+                *coin,
+                points.iter().rev().find_map(|(_, cap)| *cap).unwrap(),
+            )
+        })
+        .collect();
+    let total: f64 = caps.values().sum();
+    let dominance = read("gold/dominance", &["coin_id"]);
+    assert_eq!(dominance.len(), caps.len());
+    for row in &dominance {
+        let share = caps[str_of(row, "coin_id")] / total;
+        assert!(close(f64_of(row, "share").unwrap(), share), "{row:?}");
+    }
+    // Data quality: the polls received per coin and hour are the hourly candles' polls.
+    let quality = read("gold/data_quality", &["coin_id", "hour_start"]);
+    let received: i64 = quality
+        .iter()
+        .filter_map(|r| i64_of(r, "polls_received"))
+        .sum();
+    let removed: i64 = quality
+        .iter()
+        .filter_map(|r| i64_of(r, "duplicates_removed"))
+        .sum();
+    assert_eq!((received, removed), (events.len() as i64, 3));
+
+    // The warehouse: every fact has its lake table's rows, by count and by sum of a measure.
+    let client = runtime.block_on(db.client());
+    let (day, end) = (
+        first.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc(),
+        last.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc() + Span::days(1),
+    );
+    for source in [
+        "silver/prices",
+        "silver/alerts",
+        "gold/candles_1h",
+        "gold/candles_1d",
+        "gold/daily_metrics",
+        "gold/dominance",
+        "gold/data_quality",
+    ] {
+        let (fact, measure) = warehouse::testing::fact_of(source);
+        let lake_rows = read(source, &[]);
+        let lake_sum: f64 = lake_rows.iter().filter_map(|r| f64_of(r, measure)).sum();
+        let (count, sum) = runtime.block_on(warehouse::testing::fact_count_and_sum(
+            &client, fact, measure, day, end,
+        ));
+        assert_eq!(count, lake_rows.len() as i64, "{fact} rows");
+        assert!(
+            close(sum, lake_sum),
+            "{fact}: sum of {measure} {sum} vs {lake_sum}"
+        );
+    }
+    assert!(
+        !read("silver/alerts", &[]).is_empty(),
+        "the crash raised alerts"
+    );
+    drop(client);
+    runtime.block_on(db.drop());
+}

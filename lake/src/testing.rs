@@ -1,9 +1,10 @@
-//! Helpers for integration tests: the real S3 server started by `scripts/s3`, and reading a
-//! Bronze table back.
+//! Helpers for integration tests: the real S3 server started by `scripts/s3`, reading a Bronze
+//! table back, and fields of the rows [`rows`] reads from any table.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use deltalake::arrow::array::{
     Array, BinaryArray, Date32Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
@@ -11,6 +12,7 @@ use deltalake::arrow::array::{
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType as ArrowType, TimeUnit};
 use deltalake::datafusion::prelude::SessionContext;
+use serde_json::{Map, Value};
 
 use crate::storage::{Lake, S3_ENV_KEYS};
 use crate::LakeError;
@@ -171,4 +173,40 @@ fn rows_of(table: &str, batch: &RecordBatch) -> Result<Vec<BronzeRow>, LakeError
             ingest_date: date.value(i),
         })
         .collect())
+}
+
+/// Every row of `table`, sorted by `order_by`; panics on a read failure.
+pub async fn rows(lake: &Lake, table: &str, order_by: &[&str]) -> Vec<Map<String, Value>> {
+    match crate::job::query::table_rows(lake, table, order_by).await {
+        Ok(rows) => rows,
+        Err(error) => panic!("reading {table}: {error}"),
+    }
+}
+
+/// Field `name` of `row` as text (`""` when absent).
+pub fn str_of<'a>(row: &'a Map<String, Value>, name: &str) -> &'a str {
+    row.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Field `name` of `row` as an integer.
+pub fn i64_of(row: &Map<String, Value>, name: &str) -> Option<i64> {
+    row.get(name).and_then(Value::as_i64)
+}
+
+/// Field `name` of `row` as a number.
+pub fn f64_of(row: &Map<String, Value>, name: &str) -> Option<f64> {
+    row.get(name).and_then(Value::as_f64)
+}
+
+/// Field `name` of `row` as an instant (Arrow writes timestamps as RFC 3339 text).
+pub fn ts_of(row: &Map<String, Value>, name: &str) -> Option<DateTime<Utc>> {
+    let text = row.get(name)?.as_str()?;
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
 }

@@ -29,3 +29,4 @@ pub mod load;
 pub mod migrations;
 pub mod source;
 pub mod staging;
+pub mod testing;

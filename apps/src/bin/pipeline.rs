@@ -136,9 +136,15 @@ fn main() -> anyhow::Result<()> {
         } else {
             "pipeline-lake-sink".to_string()
         };
+        let warehouse = args
+            .warehouse_url
+            .as_deref()
+            .map(warehouse::connection::WarehouseTarget::from_url)
+            .transpose()
+            .context("the warehouse URL")?;
         let settings = BatchSettings {
-            lake: args.lake.clone(),
-            warehouse_url: args.warehouse_url.clone(),
+            lake: lake::storage::Lake::parse(&args.lake).context("the lake URL")?,
+            warehouse,
             every: Duration::from_secs(args.batch_every_secs.max(1)),
             sink_id,
         };

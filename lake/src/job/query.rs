@@ -121,7 +121,8 @@ impl LakeSession {
     }
 }
 
-/// Every row of `table` (empty when it does not exist), sorted by `order_by`, as JSON objects:
+/// Every row of `table` (empty when it does not exist), sorted by `order_by` (in the engine's
+/// order when empty), as JSON objects:
 /// how tests, checks and exports compare the DATA of a table rather than its log.
 pub async fn table_rows(
     lake: &Lake,
@@ -132,7 +133,7 @@ pub async fn table_rows(
     if !session.register(lake, table, "t").await? {
         return Ok(Vec::new());
     }
-    let sort = order_by
+    let sort: Vec<_> = order_by
         .iter()
         .map(|column| ident(*column).sort(true, false))
         .collect();
@@ -140,7 +141,13 @@ pub async fn table_rows(
         .ctx
         .table("t")
         .await
-        .and_then(|frame| frame.sort(sort))
+        .and_then(|frame| {
+            if sort.is_empty() {
+                Ok(frame)
+            } else {
+                frame.sort(sort)
+            }
+        })
         .map_err(JobError::query(table))?
         .collect()
         .await

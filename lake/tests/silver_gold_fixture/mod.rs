@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use lake::bronze::{self, BronzeRecord};
-use lake::job::query::table_rows;
 use lake::storage::Lake;
+pub use lake::testing::{f64_of, i64_of, rows, str_of, ts_of};
 use serde_json::{json, Map, Value};
 
 /// The contract's example price event (every field present).
@@ -217,40 +217,4 @@ pub fn alert(coin: &str, ts_event: DateTime<Utc>, severity: &str) -> Vec<u8> {
     })
     .to_string()
     .into_bytes()
-}
-
-/// Every row of `table`, sorted by `order_by`; panics on a read failure.
-pub async fn rows(lake: &Lake, table: &str, order_by: &[&str]) -> Vec<Map<String, Value>> {
-    match table_rows(lake, table, order_by).await {
-        Ok(rows) => rows,
-        Err(error) => panic!("reading {table}: {error}"),
-    }
-}
-
-/// Field `name` of `row` as text (`""` when absent).
-pub fn str_of<'a>(row: &'a Map<String, Value>, name: &str) -> &'a str {
-    row.get(name).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// Field `name` of `row` as an integer.
-pub fn i64_of(row: &Map<String, Value>, name: &str) -> Option<i64> {
-    row.get(name).and_then(Value::as_i64)
-}
-
-/// Field `name` of `row` as a number.
-pub fn f64_of(row: &Map<String, Value>, name: &str) -> Option<f64> {
-    row.get(name).and_then(Value::as_f64)
-}
-
-/// Field `name` of `row` as an instant (Arrow writes timestamps as RFC 3339 text).
-pub fn ts_of(row: &Map<String, Value>, name: &str) -> Option<DateTime<Utc>> {
-    let text = row.get(name)?.as_str()?;
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|t| t.and_utc())
-        })
 }
