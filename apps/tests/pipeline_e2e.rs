@@ -51,24 +51,11 @@ fn shifted_recording(dir: &std::path::Path) -> (std::path::PathBuf, Span) {
 
 /// `(ts, price)` of every valid, first-seen event per coin, from the recording itself.
 fn expected_series(shift: Span) -> BTreeMap<String, Vec<(i64, f64)>> {
-    let mut series: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
-    for line in RECORDING.lines() {
-        let items: Value = serde_json::from_str(line).unwrap();
-        for item in items.as_array().unwrap() {
-            let Some(price) = item["current_price"].as_f64() else {
-                continue; // dead-lettered
-            };
-            let ts: DateTime<Utc> = item["last_updated"].as_str().unwrap().parse().unwrap();
-            series
-                .entry(item["id"].as_str().unwrap().to_string())
-                .or_default()
-                .insert((ts + shift).timestamp_millis(), price);
-        }
+    let mut series: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+    for ((coin, ts), (price, _)) in expected_events(shift) {
+        series.entry(coin).or_default().push((ts, price));
     }
     series
-        .into_iter()
-        .map(|(coin, points)| (coin, points.into_iter().collect()))
-        .collect()
 }
 
 /// docs/METRICS.md, computed directly: the last price at or before `t − h` (looking back at
@@ -122,6 +109,53 @@ fn wait_for_committed(bootstrap: &str, group: &str, topic: &str, offsets: &BTree
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Every alert the apps raise for the input behind `dedup`: waits until the alerts app has
+/// committed past the last deduplicated event (so each alert it will ever raise for this input
+/// is visible to a read_committed reader), then reads as many as its counter says it raised.
+fn every_alert(
+    bootstrap: &str,
+    prefix: &str,
+    topics: &Topics,
+    dedup: &[Consumed],
+    apps: &StreamApps,
+) -> Vec<Consumed> {
+    let mut last_offsets: BTreeMap<i32, i64> = BTreeMap::new();
+    for c in dedup {
+        let next = last_offsets.entry(c.partition).or_default();
+        *next = (*next).max(c.offset + 1);
+    }
+    wait_for_committed(
+        bootstrap,
+        &format!("{prefix}crypto-alerts"),
+        &topics.dedup,
+        &last_offsets,
+    );
+    let raised = apps.counters.total("alerts_raised_total") as usize;
+    let alerts = consume_until(bootstrap, &topics.alerts, "read_committed", WAIT, |got| {
+        got.len() >= raised
+    });
+    assert_eq!(alerts.len(), raised, "alerts raised and committed");
+    alerts
+}
+
+/// The exactly-once apps (three threads) on the test broker, on platform topics under a fresh
+/// prefix made of `label`: `(bootstrap, folder for state and files, prefix, topics, apps)`.
+fn platform(label: &str) -> (String, tempfile::TempDir, String, Topics, StreamApps) {
+    let bootstrap = kafka_bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}.", unique_topic(label));
+    let settings = settings(&bootstrap, &prefix, dir.path());
+    let cluster = Cluster::connect_or_embed(Some(&bootstrap)).unwrap();
+    let apps = StreamApps::start(&cluster, &settings, 3).unwrap();
+    (
+        bootstrap,
+        dir,
+        prefix.clone(),
+        Topics::prefixed(&prefix),
+        apps,
+    )
 }
 
 /// Exactly-once apps on `bootstrap` with the platform topics under `prefix`.
@@ -180,13 +214,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn a_recorded_file_flows_through_every_app_with_exact_results() {
-    let bootstrap = kafka_bootstrap();
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("{}.", unique_topic("e2e"));
-    let topics = Topics::prefixed(&prefix);
-    let settings = settings(&bootstrap, &prefix, dir.path());
-    let cluster = Cluster::connect_or_embed(Some(&bootstrap)).unwrap();
-    let apps = StreamApps::start(&cluster, &settings, 3).unwrap();
+    let (bootstrap, dir, prefix, topics, apps) = platform("e2e");
 
     // Two records no producer of ours would write.
     let now = Utc::now().timestamp_millis();
@@ -282,25 +310,7 @@ fn a_recorded_file_flows_through_every_app_with_exact_results() {
     }
 
     // Alerts: only solana, only from the crash on, and at the crash exactly these three.
-    // First wait until the alerts app committed past the last deduplicated event, so every
-    // alert it will ever raise for this input is visible to a read_committed reader.
-    let mut last_offsets: BTreeMap<i32, i64> = BTreeMap::new();
-    for c in &dedup {
-        let next = last_offsets.entry(c.partition).or_default();
-        *next = (*next).max(c.offset + 1);
-    }
-    wait_for_committed(
-        &bootstrap,
-        &format!("{prefix}crypto-alerts"),
-        &topics.dedup,
-        &last_offsets,
-    );
-    // Everything the app raised for this input (its counter) is committed: read that many.
-    let raised = apps.counters.total("alerts_raised_total") as usize;
-    let alert_records = consume_until(&bootstrap, &topics.alerts, "read_committed", WAIT, |got| {
-        got.len() >= raised
-    });
-    assert_eq!(alert_records.len(), raised);
+    let alert_records = every_alert(&bootstrap, &prefix, &topics, &dedup, &apps);
     let alerts: Vec<AlertEvent> = values(&alert_records);
     let crash_ts = series["solana"][CRASH_POLL as usize].0;
     assert!(alerts.iter().all(|a| a.coin_id == "solana"), "{alerts:?}");
@@ -336,16 +346,7 @@ fn a_recorded_file_flows_through_every_app_with_exact_results() {
 /// dead-letters it with its rule, and every event behind it, in the same partition, flows.
 #[test]
 fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
-    let bootstrap = kafka_bootstrap();
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("{}.", unique_topic("future"));
-    let topics = Topics::prefixed(&prefix);
-    let apps = StreamApps::start(
-        &Cluster::connect_or_embed(Some(&bootstrap)).unwrap(),
-        &settings(&bootstrap, &prefix, dir.path()),
-        3,
-    )
-    .unwrap();
+    let (bootstrap, dir, _, topics, apps) = platform("future");
 
     // Three polls of three coins, five minutes apart and ending now; in the second, bitcoin's
     // last_updated is 3 h ahead.
@@ -470,19 +471,10 @@ fn a_recorded_file_reaches_the_lake_and_the_warehouse_with_exact_tables() {
     use apps::batch::{BatchSettings, EmbeddedBatch};
     use lake::testing::{f64_of, i64_of, rows, str_of, ts_of};
 
-    let bootstrap = kafka_bootstrap();
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("{}.", unique_topic("lakehouse"));
-    let topics = Topics::prefixed(&prefix);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let db = runtime.block_on(warehouse::testing::TestDb::create("e2e"));
     let lake = lake::testing::s3_lake("e2e");
-    let apps = StreamApps::start(
-        &Cluster::connect_or_embed(Some(&bootstrap)).unwrap(),
-        &settings(&bootstrap, &prefix, dir.path()),
-        3,
-    )
-    .unwrap();
+    let (bootstrap, dir, prefix, topics, apps) = platform("lakehouse");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (_span, span) = tokio::sync::watch::channel(None);
     let batch_settings = BatchSettings {
@@ -507,21 +499,7 @@ fn a_recorded_file_reaches_the_lake_and_the_warehouse_with_exact_tables() {
     let dedup = consume_until(&bootstrap, &topics.dedup, "read_committed", WAIT, |got| {
         got.len() >= events.len()
     });
-    let mut last_offsets: BTreeMap<i32, i64> = BTreeMap::new();
-    for c in &dedup {
-        let next = last_offsets.entry(c.partition).or_default();
-        *next = (*next).max(c.offset + 1);
-    }
-    wait_for_committed(
-        &bootstrap,
-        &format!("{prefix}crypto-alerts"),
-        &topics.dedup,
-        &last_offsets,
-    );
-    let raised = apps.counters.total("alerts_raised_total") as usize;
-    let alerts = consume_until(&bootstrap, &topics.alerts, "read_committed", WAIT, |got| {
-        got.len() >= raised
-    });
+    let alerts = every_alert(&bootstrap, &prefix, &topics, &dedup, &apps);
 
     // The sink has committed every partition up to its end, then the last batch run.
     let routes = [

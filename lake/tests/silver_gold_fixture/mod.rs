@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use lake::bronze::{self, BronzeRecord};
 use lake::storage::Lake;
 pub use lake::testing::{f64_of, i64_of, rows, str_of, ts_of};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// The contract's example price event (every field present).
 const EXAMPLE: &str = include_str!("../../../contracts/EXAMPLES/example_btc.json");
