@@ -8,7 +8,6 @@ use deltalake::arrow::datatypes::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
 use super::envelope_check::SchemaCheck;
-use super::prices::TYPING;
 use super::quarantine::Rejection;
 use super::refine::{Origin, Refined};
 use super::source::BronzeRow;
@@ -100,13 +99,7 @@ pub fn check() -> Result<SchemaCheck, JobError> {
 /// Parses one `bronze/alerts` record.
 pub fn parse(check: &SchemaCheck, record: &BronzeRow) -> Result<AlertRow, Rejection> {
     let value = check.check(record)?;
-    let mut row: AlertRow = serde_json::from_value(value).map_err(|error| Rejection {
-        rule: TYPING.to_owned(),
-        pointer: String::new(),
-        message: format!("a contract-valid alert Silver cannot type: {error}"),
-        ts_event: record.readable_ts_event(),
-        coin_id: record.readable_coin_id(),
-    })?;
+    let mut row: AlertRow = Rejection::typed(value, record, "alert")?;
     row.bronze_partition = record.partition;
     row.bronze_offset = record.offset;
     row.kafka_timestamp = record.kafka_timestamp;

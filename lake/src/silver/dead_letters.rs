@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::envelope_check::SchemaCheck;
-use super::prices::TYPING;
 use super::quarantine::Rejection;
 use super::refine::{Origin, Refined};
 use super::source::BronzeRow;
@@ -170,13 +169,7 @@ pub fn parse(
     record: &BronzeRow,
 ) -> Result<DeadLetterRow, Rejection> {
     let value = check.check(record)?;
-    let envelope: Envelope = serde_json::from_value(value).map_err(|error| Rejection {
-        rule: TYPING.to_owned(),
-        pointer: String::new(),
-        message: format!("a contract-valid dead letter Silver cannot type: {error}"),
-        ts_event: None,
-        coin_id: record.readable_coin_id(),
-    })?;
+    let envelope: Envelope = Rejection::typed(value, record, "dead letter")?;
     let original: Option<Value> = (envelope.original.encoding == "utf8")
         .then(|| serde_json::from_str(&envelope.original.data).ok())
         .flatten();

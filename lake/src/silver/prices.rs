@@ -26,9 +26,6 @@ pub const TABLE: &str = "silver/prices";
 /// The rule of a valid event for a coin Silver does not follow.
 pub const UNKNOWN_COIN: &str = "unknown_coin";
 
-/// The rule of a contract-valid event Silver could not type (e.g. a rank of `1.0`).
-pub const TYPING: &str = "typing";
-
 /// One Silver price row: the contract's fields, typed, and where the row came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PriceRow {
@@ -183,13 +180,7 @@ pub fn parse(
             ts_event: record.readable_ts_event(),
             coin_id: record.readable_coin_id(),
         })?;
-    let mut row: PriceRow = serde_json::from_value(checked.event).map_err(|error| Rejection {
-        rule: TYPING.to_owned(),
-        pointer: String::new(),
-        message: format!("a contract-valid event Silver cannot type: {error}"),
-        ts_event: record.readable_ts_event(),
-        coin_id: record.readable_coin_id(),
-    })?;
+    let mut row: PriceRow = Rejection::typed(checked.event, record, "event")?;
     if coins.is_some_and(|coins| !coins.contains(&row.coin_id)) {
         return Err(Rejection {
             rule: UNKNOWN_COIN.to_owned(),

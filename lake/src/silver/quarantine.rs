@@ -12,7 +12,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use deltalake::arrow::datatypes::{DataType, Field, Schema};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 
 use super::source::BronzeRow;
 use super::timestamps::{event_date, micros, micros_opt};
@@ -23,6 +25,9 @@ pub const TABLE: &str = "silver/quarantine";
 
 /// The rule of a row removed as a duplicate of an earlier-ingested one.
 pub const DUPLICATE: &str = "duplicate";
+
+/// The rule of a contract-valid record Silver could not type (e.g. a rank of `1.0`).
+pub const TYPING: &str = "typing";
 
 /// Why a record was not refined into a Silver row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +43,24 @@ pub struct Rejection {
     pub ts_event: Option<DateTime<Utc>>,
     /// The coin the record is about, when it could be read (from the value or the key).
     pub coin_id: Option<String>,
+}
+
+impl Rejection {
+    /// Types `value`, the contract-checked content of `record`, as a `T`; a failure is a
+    /// [`TYPING`] rejection that names `what` was being typed.
+    pub fn typed<T: DeserializeOwned>(
+        value: Value,
+        record: &BronzeRow,
+        what: &str,
+    ) -> Result<T, Rejection> {
+        serde_json::from_value(value).map_err(|error| Rejection {
+            rule: TYPING.to_owned(),
+            pointer: String::new(),
+            message: format!("a contract-valid {what} Silver cannot type: {error}"),
+            ts_event: record.readable_ts_event(),
+            coin_id: record.readable_coin_id(),
+        })
+    }
 }
 
 /// One quarantined record.
