@@ -268,7 +268,7 @@ fn a_recorded_file_flows_through_every_app_with_exact_results() {
     let dedup = consume_until(&bootstrap, &topics.dedup, "read_committed", WAIT, |got| {
         got.len() >= unique
     });
-    assert_eq!(dedup.len(), unique);
+    assert_eq!(dedup.len(), unique, "stopped apps: {:?}", apps.stopped());
 
     // Metrics: four updates per event; the latest per coin and horizon equals the direct
     // computation.
