@@ -1,1 +1,11 @@
-//! The lake (placeholder while the crate is built).
+//! The lake of the crypto platform: Delta tables on a local folder or S3, the exactly-once
+//! Kafka → Bronze sink, and table maintenance. Silver and Gold jobs live beside them.
+//!
+//! - [`storage`]: where the lake lives ([`storage::Lake`]) and how its tables are opened.
+//! - [`bronze`]: the Bronze schema, the append-with-progress commit, and the sink.
+
+pub mod bronze;
+mod error;
+pub mod storage;
+
+pub use error::LakeError;
