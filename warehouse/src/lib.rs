@@ -1,1 +1,3 @@
 //! The warehouse (placeholder while the crate is built).
+
+pub mod quality;

@@ -24,3 +24,17 @@ def dagbag():
     from airflow.dag_processing.dagbag import BundleDagBag
 
     return BundleDagBag(dag_folder=str(DAGS_FOLDER), bundle_path=DAGS_FOLDER, bundle_name="dags-folder")
+
+
+@pytest.fixture
+def platform(tmp_path):
+    """A fresh lake, warehouse database and topic prefix on the real services, with the lake sink."""
+    from platform_under_test import Platform
+
+    for name in ("KAFKA_BOOTSTRAP", "WAREHOUSE_URL", "STREAMLIB_BIN_DIR"):
+        if not os.environ.get(name):
+            pytest.fail(f"{name} is not set: run these tests with scripts/airflow test")
+    stack = Platform(root=tmp_path, kafka=os.environ["KAFKA_BOOTSTRAP"], admin_url=os.environ["WAREHOUSE_URL"])
+    stack.start()
+    yield stack
+    stack.stop()
