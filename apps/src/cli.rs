@@ -93,7 +93,8 @@ impl StreamOptions {
     }
 }
 
-fn parse_property(text: &str) -> Result<(String, String), String> {
+/// Parses a `-X name=value` librdkafka property.
+pub fn parse_property(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.trim().is_empty() => {
             Ok((name.trim().to_string(), value.trim().to_string()))

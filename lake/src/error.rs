@@ -57,6 +57,15 @@ pub enum LakeError {
         #[source]
         source: DeltaTableError,
     },
+    /// A query on a table failed.
+    #[error("querying {table}")]
+    Query {
+        /// The table's name under the lake root.
+        table: String,
+        /// The DataFusion error.
+        #[source]
+        source: deltalake::datafusion::error::DataFusionError,
+    },
     /// A table exists but is not what the lake expects (for example a missing column).
     #[error("delta table {table}: {message}")]
     UnexpectedTable {

@@ -3,9 +3,12 @@
 //!
 //! - [`storage`]: where the lake lives ([`storage::Lake`]) and how its tables are opened.
 //! - [`bronze`]: the Bronze schema, the append-with-progress commit, and the sink.
+//! - [`maintenance`]: compaction and vacuum of any table.
 
 pub mod bronze;
 mod error;
+pub mod maintenance;
 pub mod storage;
+pub mod testing;
 
 pub use error::LakeError;

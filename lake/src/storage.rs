@@ -123,6 +123,11 @@ impl Lake {
         &self.root
     }
 
+    /// The object-store options (secrets included: never log them).
+    pub fn storage_options(&self) -> &HashMap<String, String> {
+        &self.storage_options
+    }
+
     /// The URL of `table` (like `bronze/prices_raw`) under the root, ending with `/`.
     pub fn table_url(&self, table: &str) -> Result<Url, LakeError> {
         let valid = !table.is_empty()

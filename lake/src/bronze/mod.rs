@@ -20,6 +20,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod commit;
+pub mod metrics;
+pub mod progress;
+pub mod sink;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
