@@ -10,7 +10,8 @@ Where things come from (all read when the task runs, never when the DAG file is 
 - the lake: the Variable `lake_url`, else env `LAKE_URL` (required: a task's working folder is a
   temporary one, so the binaries' relative default would point nowhere);
 - the Kafka bootstrap servers of the lake sink: the Variable `kafka_bootstrap_servers`, else env
-  `KAFKA_BOOTSTRAP_SERVERS`;
+  `KAFKA_BOOTSTRAP_SERVERS`; the sink's routes and id, when not the defaults, from the same
+  environment as the sink's own (`LAKE_SINK_TOPICS`, `LAKE_SINK_ID`);
 - the warehouse: env `WAREHOUSE_URL` or libpq's `PG*` variables / `~/.pgpass` of the worker. It is
   deliberately not a Variable: a templated value is shown in the UI's rendered-template view, and
   this one can carry a password;

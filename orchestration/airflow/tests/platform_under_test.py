@@ -99,13 +99,14 @@ class Platform:
             "LAKE_URL": str(self.lake),
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
             "WAREHOUSE_URL": self.warehouse_url,
+            # Read by lake-sink and by `lakehouse bronze-progress` alike: the sink's routes and id.
+            "LAKE_SINK_TOPICS": self.routes,
+            "LAKE_SINK_ID": f"sink-{self.database}",
         }
 
-    def start(self) -> None:
-        self.lake.mkdir(parents=True)
-        self.psql(self.admin_url, f"CREATE DATABASE {self.database}")
-        self.run([_binary("warehouse"), "migrate", "--warehouse-url", self.warehouse_url])
-        topics = ",".join(
+    @property
+    def routes(self) -> str:
+        return ",".join(
             f"{self.prefix}{topic}={table}"
             for topic, table in [
                 ("crypto.prices.raw", "bronze/prices_raw"),
@@ -113,12 +114,11 @@ class Platform:
                 ("crypto.alerts", "bronze/alerts"),
             ]
         )
-        # The sink's topics must exist before it subscribes: the first replay creates them.
-        self._sink_args = [
-            _binary("lake-sink"), "--lake", str(self.lake), "--bootstrap-servers", self.kafka,
-            "--topics", topics, "--sink-id", f"sink-{self.database}",
-            "--flush-records", "50", "--flush-interval-ms", "500",
-        ]
+
+    def start(self) -> None:
+        self.lake.mkdir(parents=True)
+        self.psql(self.admin_url, f"CREATE DATABASE {self.database}")
+        self.run([_binary("warehouse"), "migrate", "--warehouse-url", self.warehouse_url])
 
     def stop(self) -> None:
         if self.sink is not None:
@@ -157,8 +157,13 @@ class Platform:
             "--state-dir", str(self.root / "pipeline-state"),
         ], timeout=600)
         if self.sink is None:
-            log = open(self.root / "lake-sink.log", "w")
-            self.sink = subprocess.Popen(self._sink_args, stdout=log, stderr=subprocess.STDOUT, env=self.env())
+            # The sink's topics must exist before it subscribes: the first replay creates them.
+            with open(self.root / "lake-sink.log", "w") as log:
+                self.sink = subprocess.Popen(
+                    [_binary("lake-sink"), "--lake", str(self.lake), "--bootstrap-servers", self.kafka,
+                     "--flush-records", "50", "--flush-interval-ms", "500"],
+                    stdout=log, stderr=subprocess.STDOUT, env=self.env(),
+                )
         # Nothing is produced after the replay ended, so progress past this moment means the sink
         # reached every partition's high watermark.
         self.await_bronze(datetime.now(timezone.utc))
