@@ -197,7 +197,9 @@ mod tests {
     #[test]
     fn an_interval_is_whole_hours() {
         assert_eq!(
-            hours(at("2026-01-01T04:00:00Z"), at("2026-01-01T06:00:00Z")).expect("valid").count(),
+            hours(at("2026-01-01T04:00:00Z"), at("2026-01-01T06:00:00Z"))
+                .expect("valid")
+                .count(),
             2
         );
         assert!(hours(at("2026-01-01T04:30:00Z"), at("2026-01-01T06:00:00Z")).is_err());

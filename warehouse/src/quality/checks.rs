@@ -31,10 +31,19 @@ pub fn evaluate(facts: &Facts, rules: &Rules) -> Vec<CheckResult> {
 }
 
 /// The observed value, whether it breaks the threshold, and the message's detail.
-fn measure(check: CheckName, threshold: f64, subject: &Subject, hour: &HourFacts) -> (f64, bool, String) {
+fn measure(
+    check: CheckName,
+    threshold: f64,
+    subject: &Subject,
+    hour: &HourFacts,
+) -> (f64, bool, String) {
     let over = |count: i64, what: &str| {
         let breached = count as f64 > threshold;
-        (count as f64, breached, format!("{count} {what} (allowed ≤ {threshold})"))
+        (
+            count as f64,
+            breached,
+            format!("{count} {what} (allowed ≤ {threshold})"),
+        )
     };
     match check {
         CheckName::Completeness => {
@@ -48,10 +57,15 @@ fn measure(check: CheckName, threshold: f64, subject: &Subject, hour: &HourFacts
             match hour.silver_newest_second {
                 Some(newest) => {
                     let age = hour_end - newest;
-                    let detail = format!("newest price {age} s before the hour's end (KPI ≤ {threshold} s)");
+                    let detail =
+                        format!("newest price {age} s before the hour's end (KPI ≤ {threshold} s)");
                     (age as f64, age as f64 > threshold, detail)
                 }
-                None => (3600.0, true, format!("no price in the hour (KPI ≤ {threshold} s)")),
+                None => (
+                    3600.0,
+                    true,
+                    format!("no price in the hour (KPI ≤ {threshold} s)"),
+                ),
             }
         }
         CheckName::UniquenessSilver => over(
@@ -63,7 +77,10 @@ fn measure(check: CheckName, threshold: f64, subject: &Subject, hour: &HourFacts
             "repeated (coin, vs_currency, ts_event) in fact_price_snapshot",
         ),
         CheckName::PricePositive => over(hour.silver_bad_prices, "Silver prices not > 0"),
-        CheckName::CandleBounds => over(hour.bad_candles, "hourly candles breaking low ≤ open, close ≤ high"),
+        CheckName::CandleBounds => over(
+            hour.bad_candles,
+            "hourly candles breaking low ≤ open, close ≤ high",
+        ),
         CheckName::Reconciliation => {
             let worst = (hour.bronze_events - hour.silver_rows)
                 .abs()
@@ -113,14 +130,20 @@ mod tests {
     }
 
     fn result(results: &[CheckResult], check: CheckName) -> &CheckResult {
-        results.iter().find(|r| r.check == check).expect("every check reports")
+        results
+            .iter()
+            .find(|r| r.check == check)
+            .expect("every check reports")
     }
 
     #[test]
     fn a_healthy_hour_passes_every_check() {
         let results = judge(healthy(), &Rules::default());
         assert_eq!(results.len(), CheckName::ALL.len());
-        assert!(results.iter().all(|r| r.status == Status::Pass), "{results:#?}");
+        assert!(
+            results.iter().all(|r| r.status == Status::Pass),
+            "{results:#?}"
+        );
     }
 
     #[test]
@@ -164,9 +187,15 @@ mod tests {
     #[test]
     fn an_hour_without_data_fails_completeness_freshness_but_reconciles() {
         let results = judge(HourFacts::default(), &Rules::default());
-        assert_eq!(result(&results, CheckName::Completeness).status, Status::Fail);
+        assert_eq!(
+            result(&results, CheckName::Completeness).status,
+            Status::Fail
+        );
         assert_eq!(result(&results, CheckName::Freshness).status, Status::Fail);
-        assert_eq!(result(&results, CheckName::Reconciliation).status, Status::Pass);
+        assert_eq!(
+            result(&results, CheckName::Reconciliation).status,
+            Status::Pass
+        );
     }
 
     #[test]
@@ -187,8 +216,16 @@ mod tests {
             CheckName::CandleBounds,
             CheckName::Reconciliation,
         ] {
-            assert_eq!(result(&results, check).status, Status::Fail, "{}", check.as_str());
+            assert_eq!(
+                result(&results, check).status,
+                Status::Fail,
+                "{}",
+                check.as_str()
+            );
         }
-        assert_eq!(result(&results, CheckName::Completeness).status, Status::Pass);
+        assert_eq!(
+            result(&results, CheckName::Completeness).status,
+            Status::Pass
+        );
     }
 }

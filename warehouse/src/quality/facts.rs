@@ -64,7 +64,11 @@ pub type Facts = BTreeMap<Subject, HourFacts>;
 
 /// Adds an empty entry for every hour of `hours` of every coin that appears in `facts` or in
 /// `expected` (coin id, quote currency), so an hour without any data is checked too.
-pub fn complete_grid(facts: &mut Facts, expected: &[(String, String)], hours: std::ops::Range<i64>) {
+pub fn complete_grid(
+    facts: &mut Facts,
+    expected: &[(String, String)],
+    hours: std::ops::Range<i64>,
+) {
     let mut coins: Vec<(String, String)> = facts
         .keys()
         .map(|s| (s.coin_id.clone(), s.vs_currency.clone()))
@@ -101,17 +105,29 @@ mod tests {
     fn the_grid_has_every_hour_of_every_coin_seen_or_expected() {
         let mut facts = Facts::new();
         facts.insert(subject("bitcoin", 11), HourFacts::default());
-        complete_grid(&mut facts, &[("solana".to_owned(), "usd".to_owned())], 10..12);
+        complete_grid(
+            &mut facts,
+            &[("solana".to_owned(), "usd".to_owned())],
+            10..12,
+        );
         let keys: Vec<_> = facts.keys().cloned().collect();
         assert_eq!(
             keys,
-            vec![subject("bitcoin", 10), subject("bitcoin", 11), subject("solana", 10), subject("solana", 11)]
+            vec![
+                subject("bitcoin", 10),
+                subject("bitcoin", 11),
+                subject("solana", 10),
+                subject("solana", 11)
+            ]
         );
     }
 
     #[test]
     fn a_label_names_the_coin_and_the_hour() {
         // 2026-01-01T00:00Z is 1 767 225 600 s after the epoch.
-        assert_eq!(subject("bitcoin", 1_767_225_600 / 3600 + 4).label(), "bitcoin 2026-01-01T04:00Z");
+        assert_eq!(
+            subject("bitcoin", 1_767_225_600 / 3600 + 4).label(),
+            "bitcoin 2026-01-01T04:00Z"
+        );
     }
 }

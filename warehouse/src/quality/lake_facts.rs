@@ -49,7 +49,12 @@ impl Window {
 }
 
 /// Adds the lake's counts for [start, end) to `facts`.
-pub async fn read(lake: &Lake, start: DateTime<Utc>, end: DateTime<Utc>, facts: &mut Facts) -> Result<(), QualityError> {
+pub async fn read(
+    lake: &Lake,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    facts: &mut Facts,
+) -> Result<(), QualityError> {
     let window = Window::new(start, end);
     let ctx = SessionContext::new();
     let mut present = HashSet::new();
@@ -104,16 +109,17 @@ async fn register(lake: &Lake, ctx: &SessionContext, table: &str) -> Result<bool
             table: table.to_owned(),
             source,
         })?;
-    let provider = delta
-        .table_provider()
-        .await
-        .map_err(query_error)?;
+    let provider = delta.table_provider().await.map_err(query_error)?;
     ctx.register_table(sql_name(table), provider)
         .map_err(query_error)?;
     Ok(true)
 }
 
-async fn query(ctx: &SessionContext, what: &str, sql: String) -> Result<Vec<RecordBatch>, QualityError> {
+async fn query(
+    ctx: &SessionContext,
+    what: &str,
+    sql: String,
+) -> Result<Vec<RecordBatch>, QualityError> {
     let query_error = |source| QualityError::Query {
         what: what.to_owned(),
         source,
@@ -137,13 +143,17 @@ fn column_as(batch: &RecordBatch, index: usize, to: &DataType) -> Result<ArrayRe
 
 fn strings(batch: &RecordBatch, index: usize) -> Result<Vec<Option<String>>, QualityError> {
     let array = column_as(batch, index, &DataType::Utf8)?;
-    let strings = array.as_string_opt::<i32>().ok_or_else(|| unexpected(index, "Utf8"))?;
+    let strings = array
+        .as_string_opt::<i32>()
+        .ok_or_else(|| unexpected(index, "Utf8"))?;
     Ok(strings.iter().map(|s| s.map(str::to_owned)).collect())
 }
 
 fn ints(batch: &RecordBatch, index: usize) -> Result<Vec<Option<i64>>, QualityError> {
     let array = column_as(batch, index, &DataType::Int64)?;
-    let ints = array.as_primitive_opt::<Int64Type>().ok_or_else(|| unexpected(index, "Int64"))?;
+    let ints = array
+        .as_primitive_opt::<Int64Type>()
+        .ok_or_else(|| unexpected(index, "Int64"))?;
     Ok(ints.iter().collect())
 }
 
@@ -181,7 +191,11 @@ fn subjects(
     Ok(rows)
 }
 
-async fn silver(ctx: &SessionContext, window: &Window, facts: &mut Facts) -> Result<(), QualityError> {
+async fn silver(
+    ctx: &SessionContext,
+    window: &Window,
+    facts: &mut Facts,
+) -> Result<(), QualityError> {
     let sql = format!(
         "SELECT coin_id, vs_currency, to_unixtime(ts_event) / 3600, COUNT(*), COUNT(DISTINCT ts_event), \
                 SUM(CASE WHEN price > 0 THEN 0 ELSE 1 END), MAX(to_unixtime(ts_event)) \
@@ -198,7 +212,11 @@ async fn silver(ctx: &SessionContext, window: &Window, facts: &mut Facts) -> Res
     Ok(())
 }
 
-async fn data_quality(ctx: &SessionContext, window: &Window, facts: &mut Facts) -> Result<(), QualityError> {
+async fn data_quality(
+    ctx: &SessionContext,
+    window: &Window,
+    facts: &mut Facts,
+) -> Result<(), QualityError> {
     let sql = format!(
         "SELECT coin_id, vs_currency, to_unixtime(hour_start) / 3600, SUM(polls_expected), SUM(polls_received) \
          FROM gold_data_quality WHERE {} GROUP BY 1, 2, 3",
@@ -212,7 +230,11 @@ async fn data_quality(ctx: &SessionContext, window: &Window, facts: &mut Facts) 
     Ok(())
 }
 
-async fn candles(ctx: &SessionContext, window: &Window, facts: &mut Facts) -> Result<(), QualityError> {
+async fn candles(
+    ctx: &SessionContext,
+    window: &Window,
+    facts: &mut Facts,
+) -> Result<(), QualityError> {
     let sql = format!(
         "SELECT coin_id, vs_currency, to_unixtime(bucket_start) / 3600, \
                 SUM(CASE WHEN low <= open AND open <= high AND low <= close AND close <= high THEN 0 ELSE 1 END) \
@@ -232,9 +254,12 @@ async fn quarantined(ctx: &SessionContext) -> Result<HashSet<(String, i64, i64)>
     );
     let mut coordinates = HashSet::new();
     for batch in query(ctx, "silver/quarantine", sql).await? {
-        let (topics, partitions, offsets) = (strings(&batch, 0)?, ints(&batch, 1)?, ints(&batch, 2)?);
+        let (topics, partitions, offsets) =
+            (strings(&batch, 0)?, ints(&batch, 1)?, ints(&batch, 2)?);
         for row in 0..batch.num_rows() {
-            if let (Some(topic), Some(partition), Some(offset)) = (topics[row].clone(), partitions[row], offsets[row]) {
+            if let (Some(topic), Some(partition), Some(offset)) =
+                (topics[row].clone(), partitions[row], offsets[row])
+            {
                 coordinates.insert((topic, partition, offset));
             }
         }
@@ -266,11 +291,18 @@ async fn bronze(
     );
     let mut events: HashSet<(Subject, String)> = HashSet::new();
     for batch in query(ctx, "bronze/prices_raw", sql).await? {
-        let (topics, partitions, offsets) = (strings(&batch, 0)?, ints(&batch, 1)?, ints(&batch, 2)?);
+        let (topics, partitions, offsets) =
+            (strings(&batch, 0)?, ints(&batch, 1)?, ints(&batch, 2)?);
         let values = column_as(&batch, 3, &DataType::Binary)?;
-        let values = values.as_binary_opt::<i32>().ok_or_else(|| unexpected(3, "Binary"))?;
+        let values = values
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| unexpected(3, "Binary"))?;
         for row in 0..batch.num_rows() {
-            let coordinates = (topics[row].clone().unwrap_or_default(), partitions[row].unwrap_or(-1), offsets[row].unwrap_or(-1));
+            let coordinates = (
+                topics[row].clone().unwrap_or_default(),
+                partitions[row].unwrap_or(-1),
+                offsets[row].unwrap_or(-1),
+            );
             if values.is_null(row) || quarantined.contains(&coordinates) {
                 continue;
             }

@@ -172,8 +172,9 @@ mod tests {
 
     #[test]
     fn a_misspelt_check_is_an_error() {
-        let error = Rules::from_json(r#"{"checks": {"freshnes": {"severity": "warn", "threshold": 1}}}"#)
-            .expect_err("unknown check");
+        let error =
+            Rules::from_json(r#"{"checks": {"freshnes": {"severity": "warn", "threshold": 1}}}"#)
+                .expect_err("unknown check");
         assert!(matches!(error, QualityError::Rules { .. }));
     }
 }

@@ -14,7 +14,10 @@ pub async fn record(
     results: &[CheckResult],
 ) -> Result<(), QualityError> {
     let failed = |what: &'static str| move |source| QualityError::Warehouse { what, source };
-    let transaction = client.transaction().await.map_err(failed("starting a transaction"))?;
+    let transaction = client
+        .transaction()
+        .await
+        .map_err(failed("starting a transaction"))?;
     transaction
         .execute(
             "DELETE FROM dq_check_result WHERE interval_start = $1 AND interval_end = $2",
@@ -50,5 +53,8 @@ pub async fn record(
             .await
             .map_err(failed("inserting a result"))?;
     }
-    transaction.commit().await.map_err(failed("committing the results"))
+    transaction
+        .commit()
+        .await
+        .map_err(failed("committing the results"))
 }

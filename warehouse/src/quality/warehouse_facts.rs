@@ -8,7 +8,12 @@ use super::QualityError;
 
 /// Adds the warehouse's counts for [start, end) to `facts`. Hours are counted in UTC whatever
 /// the session's time zone: the epoch does not depend on it.
-pub async fn read(client: &Client, start: DateTime<Utc>, end: DateTime<Utc>, facts: &mut Facts) -> Result<(), QualityError> {
+pub async fn read(
+    client: &Client,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    facts: &mut Facts,
+) -> Result<(), QualityError> {
     let rows = client
         .query(
             "SELECT c.coin_id, f.vs_currency, floor(extract(epoch FROM f.ts_event) / 3600)::bigint AS hour, \
