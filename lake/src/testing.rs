@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use deltalake::arrow::array::{
     Array, BinaryArray, Date32Array, Int32Array, Int64Array, RecordBatch, StringArray,
@@ -109,7 +108,7 @@ pub async fn read_bronze(lake: &Lake, table: &str) -> Result<Vec<BronzeRow>, Lak
         .map_err(LakeError::delta(table, "prepare a query"))?;
     let provider = delta.table_provider().await.map_err(query)?;
     let batches = ctx
-        .read_table(Arc::new(provider))
+        .read_table(provider)
         .map_err(query)?
         .collect()
         .await

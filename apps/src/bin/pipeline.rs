@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use apps::alerts::RulesConfig;
-use apps::cli::{self, StreamOptions};
+use apps::cli::{self, StreamOptions, ValidatorOptions};
 use apps::pipeline::{AppsSettings, Cluster, StreamApps};
 use apps::producer::args::{ModeName, SourceArgs, SourceDefaults};
 use apps::producer::metrics::ProducerMetrics;
@@ -36,6 +36,9 @@ struct Args {
     /// Where events come from.
     #[command(flatten)]
     source: SourceArgs,
+    /// The validator's contract check.
+    #[command(flatten)]
+    validator: ValidatorOptions,
     /// Partitions of the platform topics the pipeline creates.
     #[arg(long, env = "PARTITIONS", default_value_t = 3)]
     partitions: i32,
@@ -97,6 +100,7 @@ fn main() -> anyhow::Result<()> {
     }
     let settings = AppsSettings {
         stream,
+        check: args.validator.check_config(),
         dedup_horizon: Duration::from_secs(args.dedup_horizon_hours * 3600),
         rules,
         producer_metrics: Some(producer_metrics.clone()),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use deltalake::DeltaTable;
 
 use super::metrics::{PartitionProgress, SinkMetrics};
-use super::{append, committed_offsets, BronzeRecord};
+use super::{append_with_positions, committed_offsets, BronzeRecord, Positions};
 use crate::LakeError;
 
 /// How often a Bronze commit is tried again.
@@ -41,18 +41,24 @@ pub(crate) async fn refresh(table: &mut DeltaTable, name: &str) -> Result<(), La
         .map_err(LakeError::delta(name, "refresh"))
 }
 
-/// The next offsets committed by `sink_id` for every `(topic, partition)` of `records`.
+/// The next offsets committed by `sink_id` for every `(topic, partition)` of `records` and
+/// `positions`.
 async fn progress_of(
     table: &DeltaTable,
     name: &str,
     sink_id: &str,
     records: &[BronzeRecord],
-) -> Result<BTreeMap<(String, i32), i64>, LakeError> {
+    positions: &Positions,
+) -> Result<Positions, LakeError> {
     let mut partitions: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for record in records {
-        let list = partitions.entry(record.topic.as_str()).or_default();
-        if !list.contains(&record.partition) {
-            list.push(record.partition);
+    let keys = records
+        .iter()
+        .map(|r| (r.topic.as_str(), r.partition))
+        .chain(positions.keys().map(|(t, p)| (t.as_str(), *p)));
+    for (topic, partition) in keys {
+        let list = partitions.entry(topic).or_default();
+        if !list.contains(&partition) {
+            list.push(partition);
         }
     }
     let mut progress = BTreeMap::new();
@@ -65,8 +71,8 @@ async fn progress_of(
 }
 
 /// Appends those of `records` that the log of `table` (named `name`) does not yet cover for
-/// `sink_id`, in one commit with their progress, and returns the progress now committed for each
-/// partition of `records`.
+/// `sink_id`, in one commit with their progress (raised to `positions` where the log is behind
+/// them), and returns the progress now committed for each partition of `records` and `positions`.
 ///
 /// Invariant (exactly once): a record is written only if its offset is ≥ the partition's
 /// committed next offset in the snapshot the commit is based on, and Delta rejects the commit if
@@ -79,16 +85,17 @@ pub async fn append_exactly_once(
     name: &str,
     sink_id: &str,
     mut records: Vec<BronzeRecord>,
+    mut positions: Positions,
     policy: &RetryPolicy,
     metrics: &SinkMetrics,
-) -> Result<BTreeMap<(String, i32), i64>, LakeError> {
+) -> Result<Positions, LakeError> {
     let mut store_failures = 0;
     let mut conflicts = 0;
     let mut backoff = policy.store_backoff;
     loop {
         let attempt = async {
             refresh(table, name).await?;
-            let progress = progress_of(table, name, sink_id, &records).await?;
+            let progress = progress_of(table, name, sink_id, &records, &positions).await?;
             let before = records.len();
             records.retain(|r| {
                 progress
@@ -96,20 +103,34 @@ pub async fn append_exactly_once(
                     .is_none_or(|next| r.offset >= *next)
             });
             metrics.already_committed((before - records.len()) as u64);
-            if records.is_empty() {
+            positions.retain(|key, position| progress.get(key).is_none_or(|next| *position > *next));
+            if records.is_empty() && positions.is_empty() {
                 return Ok(progress);
             }
-            let updated = append(table.clone(), name, sink_id, &records).await?;
+            let updated =
+                append_with_positions(table.clone(), name, sink_id, &records, &positions).await?;
             *table = updated;
             Ok(progress)
         }
         .await;
         match attempt {
             Ok(mut progress) => {
-                if records.is_empty() {
+                if records.is_empty() && positions.is_empty() {
                     return Ok(progress);
                 }
                 metrics.committed(records.len() as u64);
+                for ((topic, partition), position) in &positions {
+                    let next = progress.entry((topic.clone(), *partition)).or_insert(*position);
+                    *next = (*next).max(*position);
+                    metrics.progress(
+                        topic,
+                        *partition,
+                        PartitionProgress {
+                            next_offset: *next,
+                            last_timestamp_ms: None,
+                        },
+                    );
+                }
                 let mut last: BTreeMap<(&str, i32), &BronzeRecord> = BTreeMap::new();
                 for record in &records {
                     let entry = last.entry((record.topic.as_str(), record.partition)).or_insert(record);
@@ -118,12 +139,15 @@ pub async fn append_exactly_once(
                     }
                 }
                 for ((topic, partition), record) in last {
-                    progress.insert((topic.to_owned(), partition), record.offset + 1);
+                    let next = progress
+                        .entry((topic.to_owned(), partition))
+                        .or_insert(record.offset + 1);
+                    *next = (*next).max(record.offset + 1);
                     metrics.progress(
                         topic,
                         partition,
                         PartitionProgress {
-                            next_offset: record.offset + 1,
+                            next_offset: *next,
                             last_timestamp_ms: record.timestamp_ms,
                         },
                     );

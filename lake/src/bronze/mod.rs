@@ -34,9 +34,11 @@ use deltalake::arrow::array::{
     TimestampMicrosecondArray,
 };
 use deltalake::arrow::datatypes::{DataType as ArrowType, Field, Schema, TimeUnit};
-use deltalake::kernel::transaction::{CommitConflictError, CommitProperties, TransactionError};
+use deltalake::kernel::transaction::{
+    CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
+};
 use deltalake::kernel::{DataType, StructField, Transaction};
-use deltalake::protocol::SaveMode;
+use deltalake::protocol::{DeltaOperation, OutputMode, SaveMode};
 use deltalake::{DeltaTable, DeltaTableError};
 
 use crate::LakeError;
@@ -113,6 +115,10 @@ pub async fn committed_offsets(
     Ok(offsets)
 }
 
+/// Consumer positions: per `(topic, partition)`, an offset the partition's `txn` version must
+/// reach even without records up to it (offsets taken by transaction markers or aborted records).
+pub type Positions = BTreeMap<(String, i32), i64>;
+
 /// Appends `records` to the Bronze `table` (named `name`) in ONE Delta commit that also records,
 /// for every `(topic, partition)` among them, `version = max offset + 1` under `sink_id`.
 ///
@@ -126,29 +132,80 @@ pub async fn append(
     sink_id: &str,
     records: &[BronzeRecord],
 ) -> Result<DeltaTable, LakeError> {
-    if records.is_empty() {
-        return Ok(table);
-    }
-    let batch = to_batch(name, records)?;
-    let mut next_offsets: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    append_with_positions(table, name, sink_id, records, &Positions::new()).await
+}
+
+/// [`append`], with each partition's `version` raised to its consumer position in `positions`
+/// (partitions there without records get a `txn` action too).
+///
+/// The caller guarantees the records continue each partition from its committed offset and that
+/// no record of a partition lies between its last record and its position. A concurrent commit
+/// that moved one of these partitions fails this one with [`LakeError::CommitConflict`] (Delta's
+/// conflict check on `txn` app ids), never doubling data. With records, this is a Delta write;
+/// with positions only, a commit of `txn` actions alone; with neither, no commit.
+pub async fn append_with_positions(
+    table: DeltaTable,
+    name: &str,
+    sink_id: &str,
+    records: &[BronzeRecord],
+    positions: &Positions,
+) -> Result<DeltaTable, LakeError> {
+    let mut next_offsets: BTreeMap<(&str, i32), i64> = positions
+        .iter()
+        .map(|((topic, partition), position)| ((topic.as_str(), *partition), *position))
+        .collect();
     for record in records {
         let next = next_offsets
             .entry((record.topic.as_str(), record.partition))
             .or_insert(record.offset + 1);
         *next = (*next).max(record.offset + 1);
     }
-    let txns = next_offsets
+    if next_offsets.is_empty() {
+        return Ok(table);
+    }
+    let txns: Vec<Transaction> = next_offsets
         .into_iter()
         .map(|((topic, partition), version)| {
             Transaction::new(app_id(sink_id, topic, partition), version)
         })
         .collect();
+    let properties = CommitProperties::default().with_application_transactions(txns);
+    if records.is_empty() {
+        return commit_progress_only(table, name, sink_id, properties).await;
+    }
+    let batch = to_batch(name, records)?;
     table
         .write(vec![batch])
         .with_save_mode(SaveMode::Append)
-        .with_commit_properties(CommitProperties::default().with_application_transactions(txns))
+        .with_commit_properties(properties)
         .await
         .map_err(|source| classify_commit_error(name, source))
+}
+
+/// A commit of `txn` actions alone (a streaming update with no files), as kafka-delta-ingest does.
+async fn commit_progress_only(
+    mut table: DeltaTable,
+    name: &str,
+    sink_id: &str,
+    properties: CommitProperties,
+) -> Result<DeltaTable, LakeError> {
+    let operation = DeltaOperation::StreamingUpdate {
+        output_mode: OutputMode::Append,
+        query_id: sink_id.to_owned(),
+        epoch_id: table.version().unwrap_or_default(),
+    };
+    let snapshot = table
+        .snapshot()
+        .map_err(LakeError::delta(name, "read the log"))?;
+    CommitBuilder::from(properties)
+        .build(Some(snapshot), table.log_store(), operation)
+        .await
+        .map_err(|source| classify_commit_error(name, source))?;
+    table
+        .update_state()
+        .await
+        .map_err(LakeError::delta(name, "refresh"))?;
+    Ok(table)
 }
 
 /// A commit lost to a writer that moved the same partitions is a conflict the sink resolves by

@@ -5,7 +5,6 @@
 //! no records at all.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -107,7 +106,7 @@ async fn partitions_past(
     let provider = table.table_provider().await.map_err(query)?;
     let end_day = i32::try_from(end.timestamp().div_euclid(86_400)).unwrap_or(i32::MAX);
     let frame = ctx
-        .read_table(Arc::new(provider))
+        .read_table(provider)
         .map_err(query)?
         .filter(
             col("topic")

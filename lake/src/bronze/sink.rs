@@ -34,7 +34,7 @@ use tokio::sync::watch;
 
 use super::commit::{append_exactly_once, refresh, RetryPolicy};
 use super::metrics::SinkMetrics;
-use super::{columns, committed_offsets, BronzeRecord, PARTITION_COLUMN};
+use super::{columns, committed_offsets, BronzeRecord, Positions, PARTITION_COLUMN};
 use crate::storage::Lake;
 use crate::LakeError;
 
@@ -193,6 +193,7 @@ impl BronzeSink {
             .subscribe(&topics)
             .map_err(LakeError::kafka("subscribe"))?;
         tracing::info!(sink_id = %self.config.sink_id, ?topics, lake = %self.lake.root(), "bronze sink started");
+        let mut last_idle_check = Instant::now();
         while !*stop.borrow() {
             if let Some(message) = consumer.poll(POLL) {
                 match message {
@@ -209,6 +210,13 @@ impl BronzeSink {
             }
             if context.due(&self.config) {
                 self.flush(&consumer)?;
+            } else if last_idle_check.elapsed() >= self.config.flush_interval {
+                // Offsets taken by transaction markers or aborted records move no record into
+                // the buffer; record the position anyway, or progress checks would wait forever.
+                last_idle_check = Instant::now();
+                if !self.positions_ahead(&consumer, true).is_empty() {
+                    self.flush(&consumer)?;
+                }
             }
         }
         self.flush(&consumer)?;
@@ -257,24 +265,52 @@ impl BronzeSink {
         Ok(())
     }
 
-    /// One exactly-once commit per table with buffered records; then (informational) the same
-    /// offsets to Kafka.
+    /// The consumer positions of assigned partitions that are ahead of their committed offset
+    /// (with `idle_only`, only of partitions with nothing buffered).
+    fn positions_ahead(&self, consumer: &BaseConsumer<SinkContext>, idle_only: bool) -> Positions {
+        let Ok(list) = consumer.position() else {
+            return Positions::new();
+        };
+        let state = consumer.context().lock();
+        list.elements()
+            .into_iter()
+            .filter_map(|element| {
+                let Offset::Offset(position) = element.offset() else {
+                    return None;
+                };
+                let key = (element.topic().to_owned(), element.partition());
+                let assigned = state.partitions.get(&key)?;
+                let ahead = assigned.committed.is_none_or(|c| position > c);
+                (ahead && (!idle_only || assigned.buffer.is_empty())).then_some((key, position))
+            })
+            .collect()
+    }
+
+    /// One exactly-once commit per table with buffered records or positions ahead of the log;
+    /// then (informational) the same offsets to Kafka.
     fn flush(&self, consumer: &BaseConsumer<SinkContext>) -> Result<(), LakeError> {
+        let positions = self.positions_ahead(consumer, false);
         let context = consumer.context();
         let mut state = context.lock();
-        let mut by_table: BTreeMap<String, Vec<BronzeRecord>> = BTreeMap::new();
+        let mut by_table: BTreeMap<String, (Vec<BronzeRecord>, Positions)> = BTreeMap::new();
         for ((topic, _), partition) in state.partitions.iter_mut() {
             if let Some(table) = context.table_of.get(topic) {
                 by_table
                     .entry(table.clone())
                     .or_default()
+                    .0
                     .append(&mut partition.buffer);
+            }
+        }
+        for (key, position) in positions {
+            if let Some(table) = context.table_of.get(&key.0) {
+                by_table.entry(table.clone()).or_default().1.insert(key, position);
             }
         }
         state.buffered = 0;
         state.oldest = None;
-        for (name, records) in by_table {
-            if records.is_empty() {
+        for (name, (records, positions)) in by_table {
+            if records.is_empty() && positions.is_empty() {
                 continue;
             }
             let Some(table) = state.tables.get_mut(&name) else {
@@ -285,12 +321,14 @@ impl BronzeSink {
                 &name,
                 &self.config.sink_id,
                 records,
+                positions,
                 &self.config.retry,
                 &self.metrics,
             ))?;
             let mut offsets = TopicPartitionList::new();
             for ((topic, partition), next) in progress {
                 if let Some(assigned) = state.partitions.get_mut(&(topic.clone(), partition)) {
+                    assigned.committed = Some(assigned.committed.map_or(next, |c| c.max(next)));
                     assigned.next = Some(assigned.next.map_or(next, |n| n.max(next)));
                     // Ignored: the partition is in the list once.
                     let _ = offsets.add_partition_offset(&topic, partition, Offset::Offset(next));
@@ -308,6 +346,8 @@ impl BronzeSink {
 
 /// A partition assigned to this instance.
 struct AssignedPartition {
+    /// The next offset in the table's log, as last read or written here.
+    committed: Option<i64>,
     /// The offset the next accepted record must reach (`None`: from the beginning).
     next: Option<i64>,
     /// Records read but not yet committed to Delta.
@@ -342,7 +382,7 @@ impl ConsumerContext for SinkContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let cooperative = consumer.rebalance_protocol() == RebalanceProtocol::Cooperative;
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.metrics.rebalance();
@@ -415,6 +455,7 @@ impl SinkContext {
                 state.partitions.insert(
                     (topic.clone(), partition),
                     AssignedPartition {
+                        committed: next,
                         next,
                         buffer: Vec::new(),
                     },
