@@ -24,7 +24,12 @@ const DEADLINE: Duration = Duration::from_secs(180);
 fn spawn_sink(lake: &str, bootstrap: &str, topic: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_lake-sink"))
         .args(["--lake", lake, "--bootstrap-servers", bootstrap])
-        .args(["--topics", &format!("{topic}={TABLE}"), "--sink-id", SINK_ID])
+        .args([
+            "--topics",
+            &format!("{topic}={TABLE}"),
+            "--sink-id",
+            SINK_ID,
+        ])
         .args(["--flush-records", "250", "--flush-interval-ms", "100"])
         .args(["--instance-id", "kill-test-instance"])
         .env("RUST_LOG", "warn")
@@ -90,7 +95,11 @@ fn sigkill_during_ingest_never_loses_or_doubles_a_record() {
     let records: Vec<(Vec<u8>, Vec<u8>, i64)> = (0..RECORDS)
         .map(|i| {
             let key = format!("coin-{}", i % 23).into_bytes();
-            (key, format!("{{\"seq\":{i}}}").into_bytes(), 1_796_083_200_000 + i as i64)
+            (
+                key,
+                format!("{{\"seq\":{i}}}").into_bytes(),
+                1_796_083_200_000 + i as i64,
+            )
         })
         .collect();
     let chunk = RECORDS.div_ceil(KILLS);
@@ -109,23 +118,34 @@ fn sigkill_during_ingest_never_loses_or_doubles_a_record() {
     }
     let ends = end_offsets(&bootstrap, &topic);
     let last = spawn_sink(&root, &bootstrap, &topic);
-    await_log(&runtime, &lake, &topic, "the last instance did not catch up", |p| {
-        *p == ends
-    });
+    await_log(
+        &runtime,
+        &lake,
+        &topic,
+        "the last instance did not catch up",
+        |p| *p == ends,
+    );
     let status = common::terminate(last);
-    assert!(status.success(), "SIGTERM must end lake-sink with 0, got {status}");
+    assert!(
+        status.success(),
+        "SIGTERM must end lake-sink with 0, got {status}"
+    );
 
-    let rows = runtime.block_on(read_bronze(&lake, TABLE)).expect("read bronze");
+    let rows = runtime
+        .block_on(read_bronze(&lake, TABLE))
+        .expect("read bronze");
     let stored: BTreeSet<(i32, i64, Option<Vec<u8>>)> = rows
         .iter()
         .map(|r| (r.partition, r.offset, r.value.clone()))
         .collect();
     assert_eq!(stored.len(), rows.len(), "a record is in Bronze twice");
     let expected: BTreeSet<(i32, i64, Option<Vec<u8>>)> =
-        consume_until(&bootstrap, &topic, "read_committed", DEADLINE, |r| r.len() >= RECORDS)
-            .into_iter()
-            .map(|r| (r.partition, r.offset, r.value))
-            .collect();
+        consume_until(&bootstrap, &topic, "read_committed", DEADLINE, |r| {
+            r.len() >= RECORDS
+        })
+        .into_iter()
+        .map(|r| (r.partition, r.offset, r.value))
+        .collect();
     assert_eq!(expected.len(), RECORDS);
     assert_eq!(stored, expected, "Bronze differs from the topic");
     assert_eq!(committed(&runtime, &lake, &topic), ends);

@@ -54,7 +54,8 @@ fn main() -> Result<()> {
     ceiling.stop()?;
 
     let dir = tempfile::tempdir()?;
-    let root = std::env::var("BRONZE_BENCH_LAKE").unwrap_or_else(|_| dir.path().display().to_string());
+    let root =
+        std::env::var("BRONZE_BENCH_LAKE").unwrap_or_else(|_| dir.path().display().to_string());
     let lake = Lake::parse(&root)?;
     let mut config = SinkConfig::new(
         &bootstrap,
@@ -94,7 +95,11 @@ fn main() -> Result<()> {
     );
     println!(
         "| bronze sink ({}) | {records} | {bronze_secs:.2} | {:.0} | {} |",
-        if root.starts_with("s3") { "s3" } else { "local folder" },
+        if root.starts_with("s3") {
+            "s3"
+        } else {
+            "local folder"
+        },
         rate(bronze_secs),
         snapshot.commits
     );

@@ -90,10 +90,10 @@ pub enum LakeError {
 
 impl LakeError {
     /// A Delta failure of `operation` on `table`.
-    pub(crate) fn delta(
-        table: &str,
+    pub(crate) fn delta<'a>(
+        table: &'a str,
         operation: &'static str,
-    ) -> impl FnOnce(DeltaTableError) -> LakeError + '_ {
+    ) -> impl FnOnce(DeltaTableError) -> LakeError + 'a {
         move |source| LakeError::Delta {
             table: table.to_owned(),
             operation,

@@ -238,7 +238,10 @@ mod tests {
     #[test]
     fn debug_never_shows_the_secret() -> Result<(), LakeError> {
         let options = HashMap::from([
-            ("AWS_SECRET_ACCESS_KEY".to_owned(), "s3cr3t-value".to_owned()),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_owned(),
+                "s3cr3t-value".to_owned(),
+            ),
             ("AWS_ACCESS_KEY_ID".to_owned(), "key-id-value".to_owned()),
             ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
         ]);

@@ -121,7 +121,11 @@ pub async fn read_bronze(lake: &Lake, table: &str) -> Result<Vec<BronzeRow>, Lak
     Ok(rows)
 }
 
-fn column<'a, T: 'static>(table: &str, batch: &'a RecordBatch, name: &str) -> Result<&'a T, LakeError> {
+fn column<'a, T: 'static>(
+    table: &str,
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a T, LakeError> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())

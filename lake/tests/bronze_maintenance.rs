@@ -32,16 +32,32 @@ fn compact_and_vacuum_keep_the_rows_and_are_idempotent() {
             .expect("create");
         for commit in 0..6 {
             let batch: Vec<BronzeRecord> = (commit * 10..commit * 10 + 10).map(record).collect();
-            table = bronze::append(table, TABLE, "m", &batch).await.expect("append");
+            table = bronze::append(table, TABLE, "m", &batch)
+                .await
+                .expect("append");
         }
         assert_eq!(tables(&lake).await.expect("list"), vec![TABLE.to_owned()]);
         let before = read_bronze(&lake, TABLE).await.expect("read");
         assert_eq!(before.len(), 60);
 
-        let first = compact(&lake, TABLE).await.expect("compact").expect("table exists");
-        assert_eq!((first.files_removed, first.files_added), (6, 1), "{first:?}");
-        let second = compact(&lake, TABLE).await.expect("compact again").expect("table exists");
-        assert_eq!((second.files_removed, second.files_added), (0, 0), "{second:?}");
+        let first = compact(&lake, TABLE)
+            .await
+            .expect("compact")
+            .expect("table exists");
+        assert_eq!(
+            (first.files_removed, first.files_added),
+            (6, 1),
+            "{first:?}"
+        );
+        let second = compact(&lake, TABLE)
+            .await
+            .expect("compact again")
+            .expect("table exists");
+        assert_eq!(
+            (second.files_removed, second.files_added),
+            (0, 0),
+            "{second:?}"
+        );
         assert_eq!(read_bronze(&lake, TABLE).await.expect("read"), before);
 
         let swept = vacuum(&lake, TABLE, chrono::Duration::zero())
@@ -64,7 +80,11 @@ fn compact_and_vacuum_keep_the_rows_and_are_idempotent() {
         )
         .await
         .expect("txn");
-        assert_eq!(progress.get(&0), Some(&60), "maintenance keeps the sink's progress");
+        assert_eq!(
+            progress.get(&0),
+            Some(&60),
+            "maintenance keeps the sink's progress"
+        );
 
         assert_eq!(compact(&lake, "bronze/absent").await.expect("absent"), None);
     });

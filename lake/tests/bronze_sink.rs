@@ -131,11 +131,17 @@ fn await_progress(
 }
 
 /// (partition, offset, value) of every record of `topic`, read `read_committed`.
-fn topic_contents(bootstrap: &str, topic: &str, count: usize) -> BTreeSet<(i32, i64, Option<Vec<u8>>)> {
-    consume_until(bootstrap, topic, "read_committed", DEADLINE, |r| r.len() >= count)
-        .into_iter()
-        .map(|r| (r.partition, r.offset, r.value))
-        .collect()
+fn topic_contents(
+    bootstrap: &str,
+    topic: &str,
+    count: usize,
+) -> BTreeSet<(i32, i64, Option<Vec<u8>>)> {
+    consume_until(bootstrap, topic, "read_committed", DEADLINE, |r| {
+        r.len() >= count
+    })
+    .into_iter()
+    .map(|r| (r.partition, r.offset, r.value))
+    .collect()
 }
 
 fn assert_exactly_once(rows: &[BronzeRow], expected: &BTreeSet<(i32, i64, Option<Vec<u8>>)>) {
@@ -168,9 +174,13 @@ fn ingests_every_record_once(lake: Lake) {
     await_progress(&runtime, &lake, "ingest", &topic, &ends);
     let metrics = sink.stop().snapshot();
     assert_eq!(metrics.records_written, 3_000);
-    let rows = runtime.block_on(read_bronze(&lake, TABLE)).expect("read bronze");
+    let rows = runtime
+        .block_on(read_bronze(&lake, TABLE))
+        .expect("read bronze");
     assert_exactly_once(&rows, &topic_contents(&bootstrap, &topic, 3_000));
-    assert!(rows.iter().all(|r| r.topic == topic && r.ingest_date == 20_788));
+    assert!(rows
+        .iter()
+        .all(|r| r.topic == topic && r.ingest_date == 20_788));
 }
 
 #[test]
@@ -195,13 +205,29 @@ fn keeps_tombstones_missing_keys_raw_bytes_and_headers_as_received() {
         .expect("producer");
     let raw = vec![0xff, 0x00, 0xc3, 0x28];
     let headers = OwnedHeaders::new()
-        .insert(Header { key: "source", value: Some("test") })
-        .insert(Header { key: "bytes", value: Some(&[0xffu8, 0xfe][..]) })
-        .insert(Header::<&str> { key: "empty", value: None });
+        .insert(Header {
+            key: "source",
+            value: Some("test"),
+        })
+        .insert(Header {
+            key: "bytes",
+            value: Some(&[0xffu8, 0xfe][..]),
+        })
+        .insert(Header::<&str> {
+            key: "empty",
+            value: None,
+        });
     let sends = [
-        BaseRecord::<[u8], [u8]>::to(&topic).key(&b"bitcoin"[..]).timestamp(1_000),
-        BaseRecord::to(&topic).payload(&b"no key"[..]).timestamp(2_000),
-        BaseRecord::to(&topic).key(&b"k"[..]).payload(&raw[..]).headers(headers),
+        BaseRecord::<[u8], [u8]>::to(&topic)
+            .key(&b"bitcoin"[..])
+            .timestamp(1_000),
+        BaseRecord::to(&topic)
+            .payload(&b"no key"[..])
+            .timestamp(2_000),
+        BaseRecord::to(&topic)
+            .key(&b"k"[..])
+            .payload(&raw[..])
+            .headers(headers),
     ];
     for record in sends {
         producer.send(record).map_err(|(e, _)| e).expect("send");
@@ -214,7 +240,9 @@ fn keeps_tombstones_missing_keys_raw_bytes_and_headers_as_received() {
     let sink = RunningSink::start(&runtime, &lake, config(&bootstrap, &topic, "raw"));
     await_progress(&runtime, &lake, "raw", &topic, &BTreeMap::from([(0, 3)]));
     sink.stop();
-    let rows = runtime.block_on(read_bronze(&lake, TABLE)).expect("read bronze");
+    let rows = runtime
+        .block_on(read_bronze(&lake, TABLE))
+        .expect("read bronze");
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0].key.as_deref(), Some(&b"bitcoin"[..]));
     assert_eq!(rows[0].value, None, "a tombstone stays a tombstone");
@@ -222,7 +250,11 @@ fn keeps_tombstones_missing_keys_raw_bytes_and_headers_as_received() {
     assert_eq!(rows[0].headers, None);
     assert_eq!(rows[1].key, None, "a record without a key keeps no key");
     assert_eq!(rows[1].value.as_deref(), Some(&b"no key"[..]));
-    assert_eq!(rows[2].value.as_deref(), Some(&raw[..]), "bytes kept as they are");
+    assert_eq!(
+        rows[2].value.as_deref(),
+        Some(&raw[..]),
+        "bytes kept as they are"
+    );
     let headers: serde_json::Value =
         serde_json::from_str(rows[2].headers.as_deref().expect("headers kept")).expect("json");
     assert_eq!(
@@ -242,24 +274,43 @@ fn two_instances_share_the_partitions_exactly_once() {
     let lake = Lake::parse(&dir.path().display().to_string()).expect("lake");
     let runtime = runtime();
     let mut first_config = config(&bootstrap, &topic, "pair");
-    first_config.client_properties.insert("session.timeout.ms".into(), "6000".into());
+    first_config
+        .client_properties
+        .insert("session.timeout.ms".into(), "6000".into());
     let second_config = first_config.clone();
     let first = RunningSink::start(&runtime, &lake, first_config);
     let deadline = Instant::now() + DEADLINE;
     while first.metrics.snapshot().commits == 0 {
-        assert!(Instant::now() < deadline, "the first instance never committed");
+        assert!(
+            Instant::now() < deadline,
+            "the first instance never committed"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let second = RunningSink::start(&runtime, &lake, second_config);
     while second.metrics.snapshot().rebalances == 0 {
-        assert!(Instant::now() < deadline, "the second instance never got an assignment");
+        assert!(
+            Instant::now() < deadline,
+            "the second instance never got an assignment"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     produce(&bootstrap, &topic, &all[4_000..]);
-    await_progress(&runtime, &lake, "pair", &topic, &end_offsets(&bootstrap, &topic));
+    await_progress(
+        &runtime,
+        &lake,
+        "pair",
+        &topic,
+        &end_offsets(&bootstrap, &topic),
+    );
     let (a, b) = (first.stop().snapshot(), second.stop().snapshot());
-    assert!(a.records_written > 0 && b.records_written > 0, "{a:?} {b:?}");
-    let rows = runtime.block_on(read_bronze(&lake, TABLE)).expect("read bronze");
+    assert!(
+        a.records_written > 0 && b.records_written > 0,
+        "{a:?} {b:?}"
+    );
+    let rows = runtime
+        .block_on(read_bronze(&lake, TABLE))
+        .expect("read bronze");
     assert_exactly_once(&rows, &topic_contents(&bootstrap, &topic, 8_000));
 }
 
@@ -287,7 +338,9 @@ fn a_stale_writer_conflicts_and_then_writes_only_what_is_not_committed() {
             .expect("create");
         let mut stale = created.clone();
         let first: Vec<BronzeRecord> = (0..10).map(|o| record(0, o)).collect();
-        bronze::append(created, TABLE, "s", &first).await.expect("first writer");
+        bronze::append(created, TABLE, "s", &first)
+            .await
+            .expect("first writer");
 
         let overlapping: Vec<BronzeRecord> = (0..15).map(|o| record(0, o)).collect();
         let lost = bronze::append(stale.clone(), TABLE, "s", &overlapping).await;
@@ -325,7 +378,9 @@ fn produce_transactionally(bootstrap: &str, topic: &str, committed: usize, abort
         .create()
         .expect("transactional producer");
     let timeout = Duration::from_secs(30);
-    producer.init_transactions(timeout).expect("init transactions");
+    producer
+        .init_transactions(timeout)
+        .expect("init transactions");
     for (count, commit) in [(committed, true), (aborted, false)] {
         producer.begin_transaction().expect("begin");
         for i in 0..count {
@@ -351,7 +406,10 @@ fn transaction_markers_and_aborted_records_do_not_hold_back_progress() {
     create_topic(&bootstrap, &topic, 1);
     produce_transactionally(&bootstrap, &topic, 10, 5);
     let ends = end_offsets(&bootstrap, &topic);
-    assert!(ends[&0] > 10, "markers and aborted records take offsets: {ends:?}");
+    assert!(
+        ends[&0] > 10,
+        "markers and aborted records take offsets: {ends:?}"
+    );
 
     let dir = tempfile::tempdir().expect("temp dir");
     let lake = Lake::parse(&dir.path().display().to_string()).expect("lake");
@@ -381,6 +439,8 @@ fn transaction_markers_and_aborted_records_do_not_hold_back_progress() {
     sink.stop();
     let progress = check();
     assert!(progress.complete(), "{progress:?}");
-    let rows = runtime.block_on(read_bronze(&lake, TABLE)).expect("read bronze");
+    let rows = runtime
+        .block_on(read_bronze(&lake, TABLE))
+        .expect("read bronze");
     assert_eq!(rows.len(), 10, "only the committed transaction's records");
 }

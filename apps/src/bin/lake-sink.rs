@@ -107,7 +107,9 @@ async fn serve_metrics(addr: SocketAddr, metrics: Arc<SinkMetrics>) -> anyhow::R
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the metrics address {addr}"))?;
-    let bound = listener.local_addr().context("reading the metrics address")?;
+    let bound = listener
+        .local_addr()
+        .context("reading the metrics address")?;
     let app = axum::Router::new().route(
         "/metrics",
         get(move || {

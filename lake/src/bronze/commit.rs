@@ -103,7 +103,8 @@ pub async fn append_exactly_once(
                     .is_none_or(|next| r.offset >= *next)
             });
             metrics.already_committed((before - records.len()) as u64);
-            positions.retain(|key, position| progress.get(key).is_none_or(|next| *position > *next));
+            positions
+                .retain(|key, position| progress.get(key).is_none_or(|next| *position > *next));
             if records.is_empty() && positions.is_empty() {
                 return Ok(progress);
             }
@@ -120,7 +121,9 @@ pub async fn append_exactly_once(
                 }
                 metrics.committed(records.len() as u64);
                 for ((topic, partition), position) in &positions {
-                    let next = progress.entry((topic.clone(), *partition)).or_insert(*position);
+                    let next = progress
+                        .entry((topic.clone(), *partition))
+                        .or_insert(*position);
                     *next = (*next).max(*position);
                     metrics.progress(
                         topic,
@@ -133,7 +136,9 @@ pub async fn append_exactly_once(
                 }
                 let mut last: BTreeMap<(&str, i32), &BronzeRecord> = BTreeMap::new();
                 for record in &records {
-                    let entry = last.entry((record.topic.as_str(), record.partition)).or_insert(record);
+                    let entry = last
+                        .entry((record.topic.as_str(), record.partition))
+                        .or_insert(record);
                     if record.offset > entry.offset {
                         *entry = record;
                     }

@@ -92,9 +92,7 @@ impl SinkMetrics {
             .partitions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = partitions
-            .entry((topic.to_owned(), partition))
-            .or_default();
+        let entry = partitions.entry((topic.to_owned(), partition)).or_default();
         entry.next_offset = entry.next_offset.max(progress.next_offset);
         if progress.last_timestamp_ms.is_some() {
             entry.last_timestamp_ms = progress.last_timestamp_ms;

@@ -192,7 +192,10 @@ async fn commit_progress_only(
     let operation = DeltaOperation::StreamingUpdate {
         output_mode: OutputMode::Append,
         query_id: sink_id.to_owned(),
-        epoch_id: table.version().unwrap_or_default(),
+        epoch_id: table
+            .version()
+            .and_then(|v| i64::try_from(v).ok())
+            .unwrap_or_default(),
     };
     let snapshot = table
         .snapshot()
@@ -260,7 +263,10 @@ fn to_batch(name: &str, records: &[BronzeRecord]) -> Result<RecordBatch, LakeErr
     let key: BinaryArray = records.iter().map(|r| r.key.as_deref()).collect();
     let value: BinaryArray = records.iter().map(|r| r.value.as_deref()).collect();
     let headers: StringArray = records.iter().map(|r| headers_json(&r.headers)).collect();
-    let date: Date32Array = records.iter().map(|r| Some(ingest_date(r.timestamp_ms))).collect();
+    let date: Date32Array = records
+        .iter()
+        .map(|r| Some(ingest_date(r.timestamp_ms)))
+        .collect();
     let arrays: Vec<ArrayRef> = vec![
         Arc::new(topic),
         Arc::new(partition),

@@ -74,7 +74,10 @@ fn watermarks(
         let metadata = consumer
             .fetch_metadata(Some(topic), KAFKA_TIMEOUT)
             .map_err(LakeError::kafka("read topic metadata"))?;
-        let Some(found) = metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none())
+        let Some(found) = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
         else {
             return Err(LakeError::Config(format!("topic {topic} does not exist")));
         };
@@ -112,10 +115,12 @@ async fn partitions_past(
             col("topic")
                 .eq(lit(topic))
                 .and(col(PARTITION_COLUMN).gt_eq(lit(ScalarValue::Date32(Some(end_day)))))
-                .and(col("kafka_timestamp").gt_eq(lit(ScalarValue::TimestampMicrosecond(
-                    Some(end.timestamp_micros()),
-                    Some("UTC".into()),
-                )))),
+                .and(
+                    col("kafka_timestamp").gt_eq(lit(ScalarValue::TimestampMicrosecond(
+                        Some(end.timestamp_micros()),
+                        Some("UTC".into()),
+                    ))),
+                ),
         )
         .map_err(query)?
         .select(vec![col("partition")])

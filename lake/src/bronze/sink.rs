@@ -68,7 +68,9 @@ pub fn parse_routes(text: &str) -> Result<Vec<Route>, LakeError> {
         };
         let (topic, table) = (topic.trim(), table.trim().trim_matches('/'));
         if topic.is_empty() || table.is_empty() {
-            return Err(LakeError::Config(format!("route {item:?} is not topic=table")));
+            return Err(LakeError::Config(format!(
+                "route {item:?} is not topic=table"
+            )));
         }
         if routes.iter().any(|r| r.topic == topic) {
             return Err(LakeError::Config(format!("topic {topic} is routed twice")));
@@ -188,7 +190,12 @@ impl BronzeSink {
         };
         let consumer = self.consumer(context)?;
         self.check_topics(&consumer)?;
-        let topics: Vec<&str> = self.config.routes.iter().map(|r| r.topic.as_str()).collect();
+        let topics: Vec<&str> = self
+            .config
+            .routes
+            .iter()
+            .map(|r| r.topic.as_str())
+            .collect();
         consumer
             .subscribe(&topics)
             .map_err(LakeError::kafka("subscribe"))?;
@@ -272,7 +279,8 @@ impl BronzeSink {
             return Positions::new();
         };
         let state = consumer.context().lock();
-        list.elements()
+        let ahead: Positions = list
+            .elements()
             .into_iter()
             .filter_map(|element| {
                 let Offset::Offset(position) = element.offset() else {
@@ -283,7 +291,8 @@ impl BronzeSink {
                 let ahead = assigned.committed.is_none_or(|c| position > c);
                 (ahead && (!idle_only || assigned.buffer.is_empty())).then_some((key, position))
             })
-            .collect()
+            .collect();
+        ahead
     }
 
     /// One exactly-once commit per table with buffered records or positions ahead of the log;
@@ -304,7 +313,11 @@ impl BronzeSink {
         }
         for (key, position) in positions {
             if let Some(table) = context.table_of.get(&key.0) {
-                by_table.entry(table.clone()).or_default().1.insert(key, position);
+                by_table
+                    .entry(table.clone())
+                    .or_default()
+                    .1
+                    .insert(key, position);
             }
         }
         state.buffered = 0;
@@ -382,7 +395,10 @@ impl ConsumerContext for SinkContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.metrics.rebalance();
