@@ -6,12 +6,11 @@
 //! rule makes [`Report::failures`] non-empty.
 //!
 //! ```no_run
-//! # use chrono::{DateTime, Utc};
-//! # async fn demo(lake: lake::storage::Lake, mut client: tokio_postgres::Client,
-//! #               start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), warehouse::quality::QualityError> {
+//! # async fn demo(lake: lake::storage::Lake, mut client: tokio_postgres::Client) -> Result<(), warehouse::quality::QualityError> {
+//! use lake::job::interval::Interval;
 //! use warehouse::quality::{self, rules::Rules};
-//! // start = 2026-01-01T04:00:00Z, end = 2026-01-01T05:00:00Z
-//! let report = quality::run(&lake, &mut client, start, end, &Rules::default()).await?;
+//! let interval = Interval::parse("2026-01-01T04:00:00Z", "2026-01-01T05:00:00Z")?;
+//! let report = quality::run(&lake, &mut client, &interval, &Rules::default()).await?;
 //! for failure in report.failures() {
 //!     eprintln!("{}", failure.message); // completeness: bitcoin 2026-01-01T04:00Z received 7 of 12 polls (KPI ≥ 11)
 //! }
@@ -27,7 +26,7 @@ mod warehouse_facts;
 
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
+use lake::job::interval::Interval;
 use tokio_postgres::Client;
 
 use facts::{Facts, Subject};
@@ -36,7 +35,7 @@ use rules::{CheckName, Rules};
 /// Everything that can stop a check run (a breach is not an error: it is a [`Status::Fail`]).
 #[derive(Debug, thiserror::Error)]
 pub enum QualityError {
-    /// The interval is empty, reversed, or not made of whole UTC hours.
+    /// The interval is not made of whole UTC hours.
     #[error("invalid check interval: {0}")]
     Interval(String),
     /// The rules file cannot be read or is not valid rules JSON.
@@ -48,27 +47,9 @@ pub enum QualityError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// Opening a lake table failed.
+    /// Opening or querying a lake table failed.
     #[error(transparent)]
-    Lake(#[from] lake::LakeError),
-    /// Preparing a Delta table for SQL failed.
-    #[error("delta table {table}")]
-    Delta {
-        /// The table's name under the lake root.
-        table: String,
-        /// The Delta error.
-        #[source]
-        source: deltalake::DeltaTableError,
-    },
-    /// A SQL query over the lake failed.
-    #[error("lake query: {what}")]
-    Query {
-        /// What the query was for.
-        what: String,
-        /// The DataFusion error.
-        #[source]
-        source: deltalake::datafusion::error::DataFusionError,
-    },
+    Lake(#[from] lake::job::JobError),
     /// A lake query's result had a column of an unexpected type.
     #[error("lake query result: {what}")]
     Arrow {
@@ -151,30 +132,30 @@ impl Report {
     }
 }
 
-/// The whole UTC hours of `[start, end)`, as hours since the epoch.
-fn hours(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<std::ops::Range<i64>, QualityError> {
-    let whole = |t: DateTime<Utc>| t.timestamp() % 3600 == 0 && t.timestamp_subsec_nanos() == 0;
-    if start >= end || !whole(start) || !whole(end) {
+/// The hours of `interval`, as hours since the epoch; an error unless it is whole UTC hours.
+fn hours(interval: &Interval) -> Result<std::ops::Range<i64>, QualityError> {
+    if interval.whole_hours() != *interval {
         return Err(QualityError::Interval(format!(
-            "[{start}, {end}) must be non-empty and start and end on whole UTC hours"
+            "[{}, {}) must start and end on whole UTC hours",
+            interval.start(),
+            interval.end()
         )));
     }
-    Ok(start.timestamp().div_euclid(3600)..end.timestamp().div_euclid(3600))
+    Ok(interval.start().timestamp().div_euclid(3600)..interval.end().timestamp().div_euclid(3600))
 }
 
-/// Checks `[start, end)` (whole UTC hours) with `rules`, records every result in
-/// `dq_check_result` (replacing the interval's earlier results) and returns them.
+/// Checks `interval` (whole UTC hours) with `rules`, records every result in `dq_check_result`
+/// (replacing the interval's earlier results) and returns them.
 pub async fn run(
     lake: &lake::storage::Lake,
     client: &mut Client,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    interval: &Interval,
     rules: &Rules,
 ) -> Result<Report, QualityError> {
-    let hours = hours(start, end)?;
+    let hours = hours(interval)?;
     let mut facts = Facts::new();
-    lake_facts::read(lake, start, end, &mut facts).await?;
-    warehouse_facts::read(client, start, end, &mut facts).await?;
+    lake_facts::read(lake, interval, &mut facts).await?;
+    warehouse_facts::read(client, interval, &mut facts).await?;
     let expected: Vec<(String, String)> = rules
         .coins
         .iter()
@@ -182,7 +163,7 @@ pub async fn run(
         .collect();
     facts::complete_grid(&mut facts, &expected, hours);
     let results = checks::evaluate(&facts, rules);
-    store::record(client, start, end, &results).await?;
+    store::record(client, interval, &results).await?;
     Ok(Report { results })
 }
 
@@ -190,19 +171,12 @@ pub async fn run(
 mod tests {
     use super::*;
 
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().expect("valid RFC 3339")
-    }
-
     #[test]
-    fn an_interval_is_whole_hours() {
-        assert_eq!(
-            hours(at("2026-01-01T04:00:00Z"), at("2026-01-01T06:00:00Z"))
-                .expect("valid")
-                .count(),
-            2
-        );
-        assert!(hours(at("2026-01-01T04:30:00Z"), at("2026-01-01T06:00:00Z")).is_err());
-        assert!(hours(at("2026-01-01T06:00:00Z"), at("2026-01-01T06:00:00Z")).is_err());
+    fn an_interval_is_whole_hours() -> Result<(), QualityError> {
+        let two = Interval::parse("2026-01-01T04:00:00Z", "2026-01-01T06:00:00Z")?;
+        assert_eq!(hours(&two)?.count(), 2);
+        let ragged = Interval::parse("2026-01-01T04:30:00Z", "2026-01-01T06:00:00Z")?;
+        assert!(matches!(hours(&ragged), Err(QualityError::Interval(_))));
+        Ok(())
     }
 }

@@ -1,18 +1,18 @@
 //! Where results go: the warehouse's `dq_check_result` table (migration 0003), one row per check
 //! and subject. Recording an interval again replaces its rows, in one transaction.
 
-use chrono::{DateTime, Utc};
+use lake::job::interval::Interval;
 use tokio_postgres::Client;
 
 use super::{CheckResult, QualityError};
 
-/// Replaces the results of [start, end) with `results`.
+/// Replaces the results of `interval` with `results`.
 pub async fn record(
     client: &mut Client,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    interval: &Interval,
     results: &[CheckResult],
 ) -> Result<(), QualityError> {
+    let (start, end) = (interval.start(), interval.end());
     let failed = |what: &'static str| move |source| QualityError::Warehouse { what, source };
     let transaction = client
         .transaction()

@@ -1,17 +1,16 @@
 //! The warehouse's side of the checks: fact_price_snapshot rows per coin and hour.
 
-use chrono::{DateTime, Utc};
+use lake::job::interval::Interval;
 use tokio_postgres::Client;
 
 use super::facts::{Facts, Subject};
 use super::QualityError;
 
-/// Adds the warehouse's counts for [start, end) to `facts`. Hours are counted in UTC whatever
+/// Adds the warehouse's counts for `interval` to `facts`. Hours are counted in UTC whatever
 /// the session's time zone: the epoch does not depend on it.
 pub async fn read(
     client: &Client,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    interval: &Interval,
     facts: &mut Facts,
 ) -> Result<(), QualityError> {
     let rows = client
@@ -21,7 +20,7 @@ pub async fn read(
              FROM fact_price_snapshot f JOIN dim_coin c USING (coin_key) \
              WHERE f.ts_event >= $1 AND f.ts_event < $2 \
              GROUP BY 1, 2, 3",
-            &[&start, &end],
+            &[&interval.start(), &interval.end()],
         )
         .await
         .map_err(|source| QualityError::Warehouse {
