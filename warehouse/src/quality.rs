@@ -144,6 +144,33 @@ fn hours(interval: &Interval) -> Result<std::ops::Range<i64>, QualityError> {
     Ok(interval.start().timestamp().div_euclid(3600)..interval.end().timestamp().div_euclid(3600))
 }
 
+/// Connects to the warehouse at `url` (`postgresql://user:password@host:port/database`, TLS off:
+/// the warehouse is reached on a trusted network) and checks `interval` like [`run`].
+pub async fn check(
+    lake: &lake::storage::Lake,
+    url: &str,
+    interval: &Interval,
+    rules: &Rules,
+) -> Result<Report, QualityError> {
+    let connecting = |source| QualityError::Warehouse {
+        what: "connecting",
+        source,
+    };
+    let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(connecting)?;
+    let connection = tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::error!(%error, "warehouse connection failed");
+        }
+    });
+    let report = run(lake, &mut client, interval, rules).await;
+    drop(client);
+    // The connection task ends when the client is dropped; its failure was logged.
+    let _ = connection.await;
+    report
+}
+
 /// Checks `interval` (whole UTC hours) with `rules`, records every result in `dq_check_result`
 /// (replacing the interval's earlier results) and returns them.
 pub async fn run(
