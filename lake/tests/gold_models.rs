@@ -16,8 +16,9 @@ use silver_gold_fixture::{
     at, dead_letter, f64_of, i64_of, rows, str_of, ts_of, BronzeBuilder, Poll, DLQ, RAW,
 };
 
-/// The interval: three days. Bitcoin polls every 30 minutes throughout; ethereum skips the
-/// second day (a gap); solana is listed at noon of the second day (mid-period).
+/// The interval Gold runs for: three days. Bitcoin polls every 30 minutes from five days before
+/// it (what the look-back must read); ethereum skips the second day (a gap) and trends down (a
+/// drawdown); solana is listed at noon of the second day (mid-period).
 fn interval() -> Interval {
     match Interval::parse("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z") {
         Ok(interval) => interval,
@@ -25,14 +26,19 @@ fn interval() -> Interval {
     }
 }
 
+/// What Silver covers: the interval and the five days before it.
+fn silver_span() -> Interval {
+    interval().extended_back(TimeDelta::days(5))
+}
+
 fn price_of(coin: &str, i: i64) -> f64 {
-    let (base, phase) = match coin {
-        "bitcoin" => (60_000.0, 0.0),
-        "ethereum" => (3_000.0, 1.0),
-        _ => (150.0, 2.0),
+    let (base, phase, trend) = match coin {
+        "bitcoin" => (60_000.0, 0.0, 0.001),
+        "ethereum" => (3_000.0, 1.0, -0.002),
+        _ => (150.0, 2.0, 0.0005),
     };
     let x = i as f64;
-    base * (0.02 * (x * 0.37 + phase).sin() + 0.001 * x).exp()
+    base * (0.02 * (x * 0.37 + phase).sin() + trend * x).exp()
 }
 
 /// The distinct polls that reach Silver, and the Bronze written for them (with duplicates,
@@ -41,16 +47,20 @@ async fn fixture(lake: &Lake) -> Vec<Poll> {
     let start = interval().start();
     let mut polls = Vec::new();
     for coin in ["bitcoin", "ethereum", "solana"] {
-        for i in 0..(3 * 48) {
+        for i in (-5 * 48)..(3 * 48) {
             let ts = start + TimeDelta::minutes(30 * i) + TimeDelta::seconds(7);
-            let day = i / 48;
-            let listed = coin != "solana" || i >= 48 + 24;
+            let day = i.div_euclid(48);
+            let listed = match coin {
+                "bitcoin" => true,
+                "ethereum" => day >= 0,
+                _ => i >= 48 + 24,
+            };
             let gap = coin == "ethereum" && day == 1;
             if !listed || gap {
                 continue;
             }
             let mut poll = Poll::new(coin, ts, price_of(coin, i));
-            if coin == "ethereum" && i % 48 == 47 {
+            if coin == "ethereum" && i.rem_euclid(48) == 47 {
                 poll.market_cap = None; // the day's last snapshot has no market cap
                 poll.total_volume = None;
             }
@@ -98,7 +108,7 @@ async fn fixture(lake: &Lake) -> Vec<Poll> {
 }
 
 async fn run_jobs(lake: &Lake) {
-    if let Err(error) = silver::run(lake, &interval(), &SilverConfig::default()).await {
+    if let Err(error) = silver::run(lake, &silver_span(), &SilverConfig::default()).await {
         panic!("silver failed: {error:#?}");
     }
     if let Err(error) = gold::run(lake, &interval(), &GoldConfig::default()).await {
@@ -142,7 +152,7 @@ fn candles(polls: &[Poll], unit: TimeDelta) -> BTreeMap<(String, DateTime<Utc>),
         for p in points {
             buckets.entry(trunc(p.ts_event, unit)).or_default().push(p);
         }
-        for (bucket, ps) in buckets {
+        for (bucket, ps) in buckets.into_iter().filter(|(b, _)| interval().contains(*b)) {
             let prices: Vec<f64> = ps.iter().map(|p| p.price).collect();
             let last = ps[ps.len() - 1];
             out.insert(
@@ -184,7 +194,8 @@ fn daily_metrics(polls: &[Poll]) -> BTreeMap<(String, NaiveDate), Value> {
             let prev = close(d - TimeDelta::days(1))?;
             Some((close(d)? / prev).ln())
         };
-        for (day, ps) in &days {
+        let rebuilt: Vec<NaiveDate> = interval().dates().collect();
+        for (day, ps) in days.iter().filter(|(d, _)| rebuilt.contains(d)) {
             let returns: Vec<f64> = ps
                 .windows(2)
                 .map(|w| (w[1].price / w[0].price).ln())
@@ -240,7 +251,8 @@ fn dominance(polls: &[Poll]) -> BTreeMap<(NaiveDate, String), Value> {
         }
     }
     let mut out = BTreeMap::new();
-    for (day, coins) in caps {
+    let rebuilt: Vec<NaiveDate> = interval().dates().collect();
+    for (day, coins) in caps.into_iter().filter(|(d, _)| rebuilt.contains(d)) {
         let total: f64 = coins.values().sum();
         for (coin, cap) in coins {
             out.insert(
@@ -396,6 +408,21 @@ async fn every_gold_value_equals_an_independent_computation() {
         NaiveDate::from_ymd_opt(2026, 3, 3).unwrap_or_default(),
     )];
     assert!(eth_after_gap["simple_return"].is_null());
+    let bitcoin_first_day = got
+        .iter()
+        .find(|r| str_of(r, "coin_id") == "bitcoin" && str_of(r, "date") == "2026-03-01");
+    assert!(
+        bitcoin_first_day
+            .and_then(|r| f64_of(r, "log_return"))
+            .is_some()
+            && bitcoin_first_day
+                .and_then(|r| f64_of(r, "vol_7d"))
+                .is_some(),
+        "the look-back reads the closes before the interval"
+    );
+    assert!(got
+        .iter()
+        .any(|r| f64_of(r, "max_drawdown_30d").is_some_and(|d| d > 0.01)));
     assert!(got
         .iter()
         .any(|r| str_of(r, "coin_id") == "solana" && f64_of(r, "log_return").is_none()));

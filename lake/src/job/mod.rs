@@ -38,7 +38,7 @@ pub enum JobError {
     Config(String),
     /// Opening or creating a table failed.
     #[error(transparent)]
-    Lake(#[from] LakeError),
+    Lake(Box<LakeError>),
     /// A Delta read or commit failed.
     #[error("delta table {table}: {operation} failed")]
     Delta {
@@ -48,7 +48,7 @@ pub enum JobError {
         operation: &'static str,
         /// The Delta error.
         #[source]
-        source: DeltaTableError,
+        source: Box<DeltaTableError>,
     },
     /// DataFusion could not plan or run a query.
     #[error("query {query} failed")]
@@ -57,7 +57,7 @@ pub enum JobError {
         query: String,
         /// The engine's error.
         #[source]
-        source: DataFusionError,
+        source: Box<DataFusionError>,
     },
     /// Building or converting an Arrow batch failed.
     #[error("arrow batch for {table}")]
@@ -95,6 +95,12 @@ pub enum JobError {
     },
 }
 
+impl From<LakeError> for JobError {
+    fn from(error: LakeError) -> Self {
+        JobError::Lake(Box::new(error))
+    }
+}
+
 impl JobError {
     /// A Delta failure of `operation` on `table`.
     pub(crate) fn delta<'a>(
@@ -104,7 +110,7 @@ impl JobError {
         move |source| JobError::Delta {
             table: table.to_owned(),
             operation,
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -112,7 +118,7 @@ impl JobError {
     pub(crate) fn query(query: &str) -> impl FnOnce(DataFusionError) -> JobError + '_ {
         move |source| JobError::Query {
             query: query.to_owned(),
-            source,
+            source: Box::new(source),
         }
     }
 

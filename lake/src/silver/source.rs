@@ -146,7 +146,7 @@ fn rows(
 ) -> Result<u64, JobError> {
     let column = |name: &str, to: DataType| {
         let found = batch.column_by_name(name).ok_or_else(|| {
-            JobError::Lake(LakeError::UnexpectedTable {
+            JobError::from(LakeError::UnexpectedTable {
                 table: table.to_owned(),
                 message: format!("no column {name} (not a Bronze table, LAKE-CONTRACT.md)"),
             })
