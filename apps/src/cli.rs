@@ -111,6 +111,36 @@ impl ValidatorOptions {
     }
 }
 
+/// Where the lake sink reads from and how it names its progress: shared by `lake-sink` and
+/// `lakehouse bronze-progress`, so the sensor asks about exactly the progress the sink writes.
+#[derive(Args, Clone, Debug)]
+pub struct LakeSinkOptions {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = DEFAULT_BOOTSTRAP)]
+    pub bootstrap_servers: String,
+    /// `topic=table` pairs, comma-separated.
+    #[arg(long, env = "LAKE_SINK_TOPICS", default_value = lake::bronze::sink::DEFAULT_ROUTES)]
+    pub topics: String,
+    /// Consumer group and prefix of the progress entries in the tables' logs.
+    #[arg(long, env = "LAKE_SINK_ID", default_value = "lake-sink")]
+    pub sink_id: String,
+    /// librdkafka property, `name=value`; repeatable (SASL/SSL, timeouts, …).
+    #[arg(short = 'X', long = "kafka-property", value_name = "NAME=VALUE", value_parser = parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
+}
+
+impl LakeSinkOptions {
+    /// The routes of `--topics`.
+    pub fn routes(&self) -> Result<Vec<lake::bronze::sink::Route>, lake::LakeError> {
+        lake::bronze::sink::parse_routes(&self.topics)
+    }
+
+    /// The `-X` properties, by name (a later one wins).
+    pub fn client_properties(&self) -> std::collections::BTreeMap<String, String> {
+        self.kafka_properties.iter().cloned().collect()
+    }
+}
+
 /// Parses a `-X name=value` librdkafka property.
 pub fn parse_property(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {

@@ -116,7 +116,9 @@ fn sigkill_during_ingest_never_loses_or_doubles_a_record() {
         total = progress.values().sum();
         eprintln!("round {round}: killed with {total} records committed");
     }
-    let ends = end_offsets(&bootstrap, &topic);
+    // An empty partition has nothing to commit, so no progress entry.
+    let mut ends = end_offsets(&bootstrap, &topic);
+    ends.retain(|_, end| *end > 0);
     let last = spawn_sink(&root, &bootstrap, &topic);
     await_log(
         &runtime,

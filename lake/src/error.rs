@@ -35,9 +35,9 @@ pub enum LakeError {
         table: String,
         /// What was being done.
         operation: &'static str,
-        /// The Delta error.
+        /// The Delta error (boxed: it is large, and errors travel on every `Result`).
         #[source]
-        source: DeltaTableError,
+        source: Box<DeltaTableError>,
     },
     /// Building an Arrow batch failed.
     #[error("building an arrow batch for {table}")]
@@ -55,7 +55,7 @@ pub enum LakeError {
         table: String,
         /// The Delta error.
         #[source]
-        source: DeltaTableError,
+        source: Box<DeltaTableError>,
     },
     /// A query on a table failed.
     #[error("querying {table}")]
@@ -64,7 +64,7 @@ pub enum LakeError {
         table: String,
         /// The DataFusion error.
         #[source]
-        source: deltalake::datafusion::error::DataFusionError,
+        source: Box<deltalake::datafusion::error::DataFusionError>,
     },
     /// A table exists but is not what the lake expects (for example a missing column).
     #[error("delta table {table}: {message}")]
@@ -97,7 +97,7 @@ impl LakeError {
         move |source| LakeError::Delta {
             table: table.to_owned(),
             operation,
-            source,
+            source: Box::new(source),
         }
     }
 

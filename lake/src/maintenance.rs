@@ -1,5 +1,5 @@
 //! Table maintenance: compact small files (Delta `optimize`) and vacuum unreferenced files.
-//! Both are idempotent: a second run on an unchanged table finds nothing to do.
+//! Both are idempotent: a second run on an unchanged table changes nothing.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), lake::LakeError> {
@@ -36,7 +36,8 @@ pub struct CompactReport {
 pub struct VacuumReport {
     /// The table under the lake root.
     pub table: String,
-    /// Files no version within the retention refers to, now deleted.
+    /// Files no version within the retention refers to, now deleted (delta-rs also counts such
+    /// files that an earlier vacuum already removed).
     pub files_deleted: usize,
 }
 
@@ -64,7 +65,7 @@ async fn children(store: &dyn ObjectStore, prefix: Option<&Path>) -> Result<Vec<
         .map_err(|source| LakeError::Delta {
             table: prefix.map(Path::to_string).unwrap_or_default(),
             operation: "list",
-            source: source.into(),
+            source: Box::new(source.into()),
         })?;
     Ok(listing.common_prefixes)
 }

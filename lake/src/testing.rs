@@ -8,6 +8,8 @@ use deltalake::arrow::array::{
     Array, BinaryArray, Date32Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType as ArrowType, TimeUnit};
 use deltalake::datafusion::prelude::SessionContext;
 
 use crate::storage::{Lake, S3_ENV_KEYS};
@@ -100,7 +102,7 @@ pub async fn read_bronze(lake: &Lake, table: &str) -> Result<Vec<BronzeRow>, Lak
     };
     let query = |source| LakeError::Query {
         table: table.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let ctx = SessionContext::new();
     delta
@@ -121,29 +123,41 @@ pub async fn read_bronze(lake: &Lake, table: &str) -> Result<Vec<BronzeRow>, Lak
     Ok(rows)
 }
 
-fn column<'a, T: 'static>(
+/// Column `name` of `batch` as `T` (engines may hand strings and bytes back as view types or
+/// partition values dictionary-encoded: cast to the type Bronze writes).
+fn column<T: Clone + 'static>(
     table: &str,
-    batch: &'a RecordBatch,
+    batch: &RecordBatch,
     name: &str,
-) -> Result<&'a T, LakeError> {
-    batch
+    to: &ArrowType,
+) -> Result<T, LakeError> {
+    let unexpected = |message: String| LakeError::UnexpectedTable {
+        table: table.to_owned(),
+        message,
+    };
+    let found = batch
         .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| LakeError::UnexpectedTable {
-            table: table.to_owned(),
-            message: format!("column {name} is missing or of another type"),
-        })
+        .ok_or_else(|| unexpected(format!("column {name} is missing")))?;
+    let cast = cast(found, to).map_err(|source| LakeError::Arrow {
+        table: table.to_owned(),
+        source,
+    })?;
+    cast.as_any()
+        .downcast_ref::<T>()
+        .cloned()
+        .ok_or_else(|| unexpected(format!("column {name} is not {to}")))
 }
 
 fn rows_of(table: &str, batch: &RecordBatch) -> Result<Vec<BronzeRow>, LakeError> {
-    let topic = column::<StringArray>(table, batch, "topic")?;
-    let partition = column::<Int32Array>(table, batch, "partition")?;
-    let offset = column::<Int64Array>(table, batch, "offset")?;
-    let timestamp = column::<TimestampMicrosecondArray>(table, batch, "kafka_timestamp")?;
-    let key = column::<BinaryArray>(table, batch, "key")?;
-    let value = column::<BinaryArray>(table, batch, "value")?;
-    let headers = column::<StringArray>(table, batch, "headers")?;
-    let date = column::<Date32Array>(table, batch, "ingest_date")?;
+    let micros = ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let topic: StringArray = column(table, batch, "topic", &ArrowType::Utf8)?;
+    let partition: Int32Array = column(table, batch, "partition", &ArrowType::Int32)?;
+    let offset: Int64Array = column(table, batch, "offset", &ArrowType::Int64)?;
+    let timestamp: TimestampMicrosecondArray = column(table, batch, "kafka_timestamp", &micros)?;
+    let key: BinaryArray = column(table, batch, "key", &ArrowType::Binary)?;
+    let value: BinaryArray = column(table, batch, "value", &ArrowType::Binary)?;
+    let headers: StringArray = column(table, batch, "headers", &ArrowType::Utf8)?;
+    let date: Date32Array = column(table, batch, "ingest_date", &ArrowType::Date32)?;
     let bytes = |a: &BinaryArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_vec());
     Ok((0..batch.num_rows())
         .map(|i| BronzeRow {
@@ -151,8 +165,8 @@ fn rows_of(table: &str, batch: &RecordBatch) -> Result<Vec<BronzeRow>, LakeError
             partition: partition.value(i),
             offset: offset.value(i),
             kafka_timestamp_us: (!timestamp.is_null(i)).then(|| timestamp.value(i)),
-            key: bytes(key, i),
-            value: bytes(value, i),
+            key: bytes(&key, i),
+            value: bytes(&value, i),
             headers: (!headers.is_null(i)).then(|| headers.value(i).to_owned()),
             ingest_date: date.value(i),
         })

@@ -116,10 +116,16 @@ fn await_progress(
     topic: &str,
     want: &BTreeMap<i32, i64>,
 ) {
+    // An empty partition has nothing to commit, so no progress entry.
+    let want: BTreeMap<i32, i64> = want
+        .iter()
+        .filter(|(_, end)| **end > 0)
+        .map(|(p, e)| (*p, *e))
+        .collect();
     let deadline = Instant::now() + DEADLINE;
     loop {
         let now = committed(runtime, lake, sink_id, topic);
-        if &now == want {
+        if now == want {
             return;
         }
         assert!(
@@ -203,7 +209,7 @@ fn keeps_tombstones_missing_keys_raw_bytes_and_headers_as_received() {
         .set("bootstrap.servers", &bootstrap)
         .create()
         .expect("producer");
-    let raw = vec![0xff, 0x00, 0xc3, 0x28];
+    let raw = [0xffu8, 0x00, 0xc3, 0x28];
     let headers = OwnedHeaders::new()
         .insert(Header {
             key: "source",

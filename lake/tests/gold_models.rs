@@ -13,7 +13,7 @@ use lake::silver::{self, SilverConfig};
 use lake::storage::Lake;
 use serde_json::{json, Map, Value};
 use silver_gold_fixture::{
-    at, dead_letter, f64_of, i64_of, rows, str_of, ts_of, BronzeBuilder, Poll, DLQ, RAW,
+    at, dead_letter, f64_of, i64_of, rows, str_of, temp_lake, ts_of, BronzeBuilder, Poll, DLQ, RAW,
 };
 
 /// The interval Gold runs for: three days. Bitcoin polls every 30 minutes from five days before
@@ -113,17 +113,6 @@ async fn run_jobs(lake: &Lake) {
     }
     if let Err(error) = gold::run(lake, &interval(), &GoldConfig::default()).await {
         panic!("gold failed: {error:#?}");
-    }
-}
-
-fn temp_lake() -> (tempfile::TempDir, Lake) {
-    let dir = match tempfile::tempdir() {
-        Ok(dir) => dir,
-        Err(error) => panic!("temp dir: {error}"),
-    };
-    match Lake::parse(&dir.path().display().to_string()) {
-        Ok(lake) => (dir, lake),
-        Err(error) => panic!("lake: {error}"),
     }
 }
 

@@ -11,7 +11,8 @@ use lake::silver::{self, SilverConfig};
 use lake::storage::Lake;
 use serde_json::json;
 use silver_gold_fixture::{
-    alert, at, dead_letter, i64_of, rows, str_of, ts_of, BronzeBuilder, Poll, ALERTS, DLQ, RAW,
+    alert, at, dead_letter, i64_of, rows, str_of, temp_lake, ts_of, BronzeBuilder, Poll, ALERTS,
+    DLQ, RAW,
 };
 
 const COINS: [&str; 2] = ["bitcoin", "ethereum"];
@@ -27,17 +28,6 @@ fn day() -> Interval {
     match Interval::parse("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z") {
         Ok(interval) => interval,
         Err(error) => panic!("{error}"),
-    }
-}
-
-fn temp_lake() -> (tempfile::TempDir, Lake) {
-    let dir = match tempfile::tempdir() {
-        Ok(dir) => dir,
-        Err(error) => panic!("temp dir: {error}"),
-    };
-    match Lake::parse(&dir.path().display().to_string()) {
-        Ok(lake) => (dir, lake),
-        Err(error) => panic!("lake: {error}"),
     }
 }
 

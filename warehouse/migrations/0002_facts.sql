@@ -120,23 +120,26 @@ COMMENT ON TABLE fact_dominance IS
 CREATE INDEX fact_dominance_date ON fact_dominance (date_key);
 
 CREATE TABLE fact_alert (
-    alert_id       text             PRIMARY KEY,
-    coin_key       integer          NOT NULL REFERENCES dim_coin,
-    vs_currency    text             NOT NULL,
-    ts_event       timestamptz      NOT NULL,
-    date_key       integer          NOT NULL REFERENCES dim_date,
-    schema_version text,
-    rule           text             NOT NULL,
-    severity       text             NOT NULL,
-    alert_window   text,
-    observed       double precision,
-    threshold      double precision,
-    ts_alert       timestamptz,
-    message        text
+    alert_id         text             PRIMARY KEY,
+    coin_key         integer          NOT NULL REFERENCES dim_coin,
+    vs_currency      text             NOT NULL,
+    ts_event         timestamptz      NOT NULL,
+    date_key         integer          NOT NULL REFERENCES dim_date,
+    schema_version   text,
+    rule             text             NOT NULL,
+    severity         text             NOT NULL,
+    alert_window     text,
+    observed         double precision,
+    threshold        double precision,
+    ts_alert         timestamptz,
+    message          text,
+    bronze_partition integer,
+    bronze_offset    bigint,
+    kafka_timestamp  timestamptz
 );
 COMMENT ON TABLE fact_alert IS
     'Grain: one row per alert (alert_id, deterministic per rule, coin, vs_currency, window and ts_event); '
-    'date_key is the day of ts_event. Source: silver/alerts (a repeated alert_id keeps its earliest ts_alert).';
+    'date_key is the day of ts_event. Source: silver/alerts.';
 COMMENT ON COLUMN fact_alert.alert_window IS 'The rule''s horizon (contract field "window"); NULL for stale_feed.';
 CREATE INDEX fact_alert_date ON fact_alert (date_key);
 CREATE INDEX fact_alert_coin ON fact_alert (coin_key, ts_event);

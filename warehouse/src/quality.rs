@@ -29,6 +29,8 @@ use std::path::PathBuf;
 use lake::job::interval::Interval;
 use tokio_postgres::Client;
 
+use crate::connection::{ConnectionError, WarehouseTarget};
+
 use facts::{Facts, Subject};
 use rules::{CheckName, Rules};
 
@@ -62,6 +64,9 @@ pub enum QualityError {
     /// A lake query's result was not shaped as expected.
     #[error("lake query result: {0}")]
     Unexpected(String),
+    /// The warehouse could not be reached.
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
     /// A warehouse query failed.
     #[error("warehouse: {what}")]
     Warehouse {
@@ -144,31 +149,15 @@ fn hours(interval: &Interval) -> Result<std::ops::Range<i64>, QualityError> {
     Ok(interval.start().timestamp().div_euclid(3600)..interval.end().timestamp().div_euclid(3600))
 }
 
-/// Connects to the warehouse at `url` (`postgresql://user:password@host:port/database`, TLS off:
-/// the warehouse is reached on a trusted network) and checks `interval` like [`run`].
+/// Connects to the warehouse `target` and checks `interval` like [`run`].
 pub async fn check(
     lake: &lake::storage::Lake,
-    url: &str,
+    target: &WarehouseTarget,
     interval: &Interval,
     rules: &Rules,
 ) -> Result<Report, QualityError> {
-    let connecting = |source| QualityError::Warehouse {
-        what: "connecting",
-        source,
-    };
-    let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .map_err(connecting)?;
-    let connection = tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::error!(%error, "warehouse connection failed");
-        }
-    });
-    let report = run(lake, &mut client, interval, rules).await;
-    drop(client);
-    // The connection task ends when the client is dropped; its failure was logged.
-    let _ = connection.await;
-    report
+    let mut client = target.connect().await?;
+    run(lake, &mut client, interval, rules).await
 }
 
 /// Checks `interval` (whole UTC hours) with `rules`, records every result in `dq_check_result`

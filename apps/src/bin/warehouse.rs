@@ -1,6 +1,7 @@
-//! `warehouse`: jobs of the PostgreSQL warehouse. `check` runs the data-quality checks of one data
-//! interval `[start, end)` (warehouse::quality): every result goes to `dq_check_result`, every
-//! breach is logged, and a breach of a `fail` rule makes the exit code non-zero.
+//! `warehouse`: the PostgreSQL star schema — `migrate` applies its migrations, `load` copies one
+//! data interval of the Silver/Gold Delta tables into it, idempotently, and `check` runs the
+//! data-quality checks of an interval (warehouse::quality): every result goes to
+//! `dq_check_result`, every breach is logged, and a breach of a `fail` rule makes the exit code 1.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,12 +9,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use lake::job::interval::Interval;
-use lake::storage::Lake;
+use warehouse::connection::WarehouseTarget;
 use warehouse::quality::{self, rules::Rules};
 
-/// Jobs of the warehouse, per data interval.
+/// The crypto platform's PostgreSQL warehouse (docs/DATA_MODEL.md).
 #[derive(Parser, Debug)]
-#[command(name = "warehouse", version, args_override_self = true)]
+#[command(name = "warehouse", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,63 +22,138 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Data-quality checks of an interval of whole UTC hours (docs/ORCHESTRATION.md).
-    Check(CheckArgs),
+    /// Apply the schema migrations the database does not have yet.
+    Migrate {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+    },
+    /// Migrate, then replace the interval [start, end) of every fact with the lake's rows.
+    Load {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        #[command(flatten)]
+        interval: IntervalArgs,
+    },
+    /// Data-quality checks of an interval of whole UTC hours (docs/ORCHESTRATION.md): results in
+    /// dq_check_result, exit code 1 on a critical breach.
+    Check {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        #[command(flatten)]
+        interval: IntervalArgs,
+        /// Rules file (JSON; default: warehouse/src/quality/default_rules.json, built in).
+        #[arg(long, env = "DQ_RULES_FILE")]
+        rules: Option<PathBuf>,
+    },
+    /// VACUUM (ANALYZE) the warehouse's tables (the daily maintenance).
+    Maintain {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+    },
 }
 
+/// Where the warehouse is.
 #[derive(Args, Debug)]
-struct CheckArgs {
-    /// Root of the lake: a folder, file:///path or s3://bucket/prefix.
-    #[arg(long, env = "LAKE_URL", default_value = "./lake")]
-    lake: String,
-    /// The warehouse, postgresql://user:password@host:port/database (never logged).
+struct WarehouseArgs {
+    /// postgres://user:password@host:port/database; else the libpq PG* variables.
     #[arg(long, env = "WAREHOUSE_URL", hide_env_values = true)]
-    warehouse_url: String,
-    /// Start of the data interval (inclusive), RFC 3339, on a whole hour.
-    #[arg(long)]
-    start: String,
-    /// End of the data interval (exclusive), RFC 3339, on a whole hour.
-    #[arg(long)]
-    end: String,
-    /// Rules file (JSON; default: warehouse/src/quality/default_rules.json, built in).
-    #[arg(long, env = "DQ_RULES_FILE")]
-    rules: Option<PathBuf>,
+    warehouse_url: Option<String>,
 }
 
-fn main() -> ExitCode {
-    apps::cli::init_tracing();
-    let cli = Cli::parse();
-    match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("warehouse failed: {error:#}");
-            ExitCode::FAILURE
-        }
+impl WarehouseArgs {
+    fn target(&self) -> anyhow::Result<WarehouseTarget> {
+        Ok(WarehouseTarget::from_url_or_env(
+            self.warehouse_url.as_deref(),
+        )?)
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    runtime.block_on(async {
-        match command {
-            Command::Check(args) => check(&args).await,
-        }
-    })
+/// The lake and the data interval a job reads.
+#[derive(Args, Debug)]
+struct IntervalArgs {
+    /// The lake root: a folder or s3://bucket/prefix (S3 settings from AWS_*).
+    #[arg(long, env = "LAKE_URL", default_value = "./lake")]
+    lake: String,
+    /// Start of the data interval (RFC 3339, inclusive).
+    #[arg(long)]
+    start: String,
+    /// End of the data interval (RFC 3339, exclusive).
+    #[arg(long)]
+    end: String,
 }
 
-async fn check(args: &CheckArgs) -> anyhow::Result<()> {
-    let lake =
-        Lake::parse(&args.lake).with_context(|| format!("opening the lake {}", args.lake))?;
-    let interval = Interval::parse(&args.start, &args.end)?;
-    let rules = match &args.rules {
-        Some(path) => Rules::from_file(path)?,
-        None => Rules::default(),
-    };
-    let report = quality::check(&lake, &args.warehouse_url, &interval, &rules).await?;
+impl IntervalArgs {
+    fn open(&self) -> anyhow::Result<(lake::storage::Lake, Interval)> {
+        let interval = Interval::parse(&self.start, &self.end)?;
+        let lake = lake::storage::Lake::parse(&self.lake)
+            .with_context(|| format!("opening the lake {}", self.lake))?;
+        Ok((lake, interval))
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Migrate { warehouse } => {
+            let target = warehouse.target()?;
+            let mut client = target.connect().await?;
+            let report = warehouse::migrations::migrate(&mut client)
+                .await
+                .with_context(|| format!("migrating {target}"))?;
+            tracing::info!(%target, applied = ?report.applied, up_to_date = report.up_to_date, "migrated");
+            println!(
+                "migrate {target}: {} applied ({}), {} already applied",
+                report.applied.len(),
+                report.applied.join(", "),
+                report.up_to_date
+            );
+        }
+        Command::Load {
+            warehouse,
+            interval,
+        } => {
+            let target = warehouse.target()?;
+            let (lake, interval) = interval.open()?;
+            tracing::info!(%target, lake = %lake.root(), %interval, "loading");
+            let report = warehouse::load::load(&lake, &target, interval)
+                .await
+                .with_context(|| format!("loading {interval} into {target}"))?;
+            print!("{report}");
+        }
+        Command::Check {
+            warehouse,
+            interval,
+            rules,
+        } => {
+            let target = warehouse.target()?;
+            let (lake, interval) = interval.open()?;
+            let rules = match &rules {
+                Some(path) => Rules::from_file(path)?,
+                None => Rules::default(),
+            };
+            check(&lake, &target, &interval, &rules).await?;
+        }
+        Command::Maintain { warehouse } => {
+            let target = warehouse.target()?;
+            let client = target.connect().await?;
+            client
+                .batch_execute("VACUUM (ANALYZE)")
+                .await
+                .with_context(|| format!("VACUUM (ANALYZE) on {target}"))?;
+            println!("maintain {target}: VACUUM (ANALYZE) done");
+        }
+    }
+    Ok(())
+}
+
+async fn check(
+    lake: &lake::storage::Lake,
+    target: &WarehouseTarget,
+    interval: &Interval,
+    rules: &Rules,
+) -> anyhow::Result<()> {
+    let report = quality::check(lake, target, interval, rules)
+        .await
+        .with_context(|| format!("checking {interval} in {target}"))?;
     for warning in report.warnings() {
         tracing::warn!("{}", warning.message);
     }
@@ -86,10 +162,8 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
         tracing::error!("{}", failure.message);
     }
     println!(
-        "{} results for [{}, {}): {} warnings, {} failures",
+        "check {interval}: {} results, {} warnings, {} failures",
         report.results.len(),
-        interval.start().to_rfc3339(),
-        interval.end().to_rfc3339(),
         report.warnings().count(),
         failures.len()
     );
@@ -101,4 +175,21 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn main() -> ExitCode {
+    apps::cli::init_tracing();
+    let cli = Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -93,7 +93,7 @@ pub async fn append_exactly_once(
     let mut conflicts = 0;
     let mut backoff = policy.store_backoff;
     loop {
-        let attempt = async {
+        let attempt: Result<Positions, LakeError> = async {
             refresh(table, name).await?;
             let progress = progress_of(table, name, sink_id, &records, &positions).await?;
             let before = records.len();

@@ -224,7 +224,7 @@ fn classify_commit_error(name: &str, source: DeltaTableError) -> LakeError {
     if conflict {
         LakeError::CommitConflict {
             table: name.to_owned(),
-            source,
+            source: Box::new(source),
         }
     } else {
         LakeError::delta(name, "append")(source)

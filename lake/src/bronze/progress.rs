@@ -55,12 +55,15 @@ impl BronzeProgress {
     }
 }
 
+/// Low and high watermark per `(topic, partition)`.
+type Watermarks = BTreeMap<(String, i32), (i64, i64)>;
+
 /// Low and high watermarks of every partition of `topics`.
 fn watermarks(
     bootstrap_servers: &str,
     client_properties: &BTreeMap<String, String>,
     topics: &[String],
-) -> Result<BTreeMap<(String, i32), (i64, i64)>, LakeError> {
+) -> Result<Watermarks, LakeError> {
     let mut config = ClientConfig::new();
     for (name, value) in client_properties {
         config.set(name, value);
@@ -100,7 +103,7 @@ async fn partitions_past(
 ) -> Result<Vec<i32>, LakeError> {
     let query = |source| LakeError::Query {
         table: name.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let ctx = SessionContext::new();
     table

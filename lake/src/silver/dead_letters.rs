@@ -145,14 +145,8 @@ impl Refined for DeadLetterRow {
         self.event_time
     }
 
-    fn ingest_rank(&self) -> (i64, i64, i32, i64) {
-        (
-            self.ts_dead_letter.timestamp_micros(),
-            self.kafka_timestamp
-                .map_or(i64::MAX, |t| t.timestamp_micros()),
-            self.bronze_partition,
-            self.bronze_offset,
-        )
+    fn received(&self) -> DateTime<Utc> {
+        self.ts_dead_letter
     }
 
     fn origin(&self) -> &Origin {

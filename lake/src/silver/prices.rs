@@ -153,14 +153,8 @@ impl Refined for PriceRow {
         self.ts_event
     }
 
-    fn ingest_rank(&self) -> (i64, i64, i32, i64) {
-        (
-            self.ts_ingest.timestamp_micros(),
-            self.kafka_timestamp
-                .map_or(i64::MAX, |t| t.timestamp_micros()),
-            self.bronze_partition,
-            self.bronze_offset,
-        )
+    fn received(&self) -> DateTime<Utc> {
+        self.ts_ingest
     }
 
     fn origin(&self) -> &Origin {

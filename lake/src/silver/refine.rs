@@ -50,9 +50,22 @@ pub trait Refined {
     /// The instant that places the row in an interval.
     fn event_time(&self) -> DateTime<Utc>;
 
-    /// Orders copies of one key: the smallest is the first ingest and wins. Ends with the Kafka
-    /// coordinates, so the order is total and the winner deterministic.
-    fn ingest_rank(&self) -> (i64, i64, i32, i64);
+    /// When the row's source received it (`ts_ingest` of a poll, `ts_alert`, `ts_dead_letter`).
+    fn received(&self) -> DateTime<Utc>;
+
+    /// Orders copies of one key: the smallest is the first ingest and wins — received first,
+    /// then Kafka timestamp (none last), partition, offset — so the winner is deterministic.
+    fn ingest_rank(&self) -> (i64, i64, i32, i64) {
+        let origin = self.origin();
+        (
+            self.received().timestamp_micros(),
+            origin
+                .kafka_timestamp
+                .map_or(i64::MAX, |t| t.timestamp_micros()),
+            origin.partition,
+            origin.offset,
+        )
+    }
 
     /// Where it came from.
     fn origin(&self) -> &Origin;

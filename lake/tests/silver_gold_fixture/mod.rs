@@ -29,6 +29,18 @@ pub fn at(text: &str) -> DateTime<Utc> {
     }
 }
 
+/// A lake in a fresh temporary folder (removed when the folder guard drops).
+pub fn temp_lake() -> (tempfile::TempDir, Lake) {
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(error) => panic!("temp dir: {error}"),
+    };
+    match Lake::parse(&dir.path().display().to_string()) {
+        Ok(lake) => (dir, lake),
+        Err(error) => panic!("lake: {error}"),
+    }
+}
+
 /// The contract's timestamp text (milliseconds, `Z`).
 pub fn text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)

@@ -10,14 +10,13 @@ Delta's optimistic concurrency makes one of them fail, and its retry (both are i
 recomputes on top of the other. Recomputing Silver, Gold and the warehouse over the whole day picks up late Bronze records that
 arrived after their hour ran, and rebuilds the day-grain models (daily candles, daily metrics,
 dominance) from the complete day. Then the Delta tables are compacted and vacuumed, and the
-warehouse gets VACUUM ANALYZE.
+warehouse gets VACUUM (ANALYZE) (`warehouse maintain`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
 from airflow.timetables.interval import CronDataIntervalTimetable
 
@@ -47,13 +46,11 @@ with DAG(
     vacuum = lake_task(
         "vacuum", "lakehouse", "vacuum", '--lake "$lake"', f"--retention-hours {VACUUM_RETENTION_HOURS}"
     )
-    maintain_warehouse = BashOperator(
-        task_id="maintain_warehouse",
-        # psql reads WAREHOUSE_URL when set, else the PG* variables / ~/.pgpass of the worker.
-        bash_command='set -euo pipefail\nexec psql ${WAREHOUSE_URL:+"$WAREHOUSE_URL"} '
-        "--no-psqlrc -v ON_ERROR_STOP=1 -c 'VACUUM (ANALYZE)'\n",
-        append_env=True,
-        env={},
+    maintain_warehouse = lake_task(
+        "maintain_warehouse",
+        "warehouse",
+        "maintain",
+        doc_md="VACUUM (ANALYZE) of the warehouse (WAREHOUSE_URL, else the PG* variables).",
     )
 
     wait_for_bronze >> silver >> gold >> load_warehouse >> quality_check

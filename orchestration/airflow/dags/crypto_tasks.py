@@ -12,9 +12,9 @@ Where things come from (all read when the task runs, never when the DAG file is 
 - the Kafka bootstrap servers of the lake sink: the Variable `kafka_bootstrap_servers`, else env
   `KAFKA_BOOTSTRAP_SERVERS`; the sink's routes and id, when not the defaults, from the same
   environment as the sink's own (`LAKE_SINK_TOPICS`, `LAKE_SINK_ID`);
-- the warehouse: env `WAREHOUSE_URL` of the worker (`psql` in the daily maintenance also takes
-  libpq's `PG*` variables / `~/.pgpass`). It is deliberately not a Variable: a templated value is shown in the UI's rendered-template view, and
-  this one can carry a password;
+- the warehouse: env `WAREHOUSE_URL` of the worker, else libpq's `PG*` variables (read by the
+  `warehouse` binary itself). It is deliberately not a Variable: a templated value is shown in the
+  UI's rendered-template view, and this one can carry a password;
 - the data-quality rules file: the Variable `dq_rules_file`, else env `DQ_RULES_FILE`, else the
   defaults built into `warehouse check`.
 """

@@ -151,11 +151,14 @@ class Platform:
         self.replays += 1
         recording = self.root / f"recording-{self.replays}.jsonl"
         recording.write_text("\n".join(lines) + "\n")
+        # The pipeline's own embedded lake and warehouse load are off: here the standalone sink
+        # and the DAG's tasks do that work, as in production.
+        pipeline_env = {k: v for k, v in self.env().items() if k not in ("LAKE_URL", "WAREHOUSE_URL")}
         self.run([
             _binary("pipeline"), "--bootstrap-servers", self.kafka, "--mode", "replay", "--file", str(recording),
-            "--speedup", "0", "--until-drained", "--no-view", "--topic-prefix", self.prefix,
+            "--speedup", "0", "--until-drained", "--no-view", "--no-lake", "--topic-prefix", self.prefix,
             "--state-dir", str(self.root / "pipeline-state"),
-        ], timeout=600)
+        ], timeout=600, env=pipeline_env)
         if self.sink is None:
             # The sink's topics must exist before it subscribes: the first replay creates them.
             with open(self.root / "lake-sink.log", "w") as log:
