@@ -97,11 +97,14 @@ fn unexpected(index: usize, wanted: &str) -> QualityError {
     QualityError::Unexpected(format!("column {index} did not cast to {wanted}"))
 }
 
+/// A subject and the counts a query gave it (`None`: SQL NULL).
+type SubjectCounts = (Subject, Vec<Option<i64>>);
+
 /// Rows of a `coin_id, vs_currency, hour, counts…` result, one subject each.
 fn subjects(
     batches: &[RecordBatch],
     counts: usize,
-) -> Result<Vec<(Subject, Vec<Option<i64>>)>, QualityError> {
+) -> Result<Vec<SubjectCounts>, QualityError> {
     let mut rows = Vec::new();
     for batch in batches {
         let coins = strings(batch, 0)?;
@@ -134,7 +137,7 @@ async fn counts(
     sql: &str,
     interval: &Interval,
     counts: usize,
-) -> Result<Vec<(Subject, Vec<Option<i64>>)>, QualityError> {
+) -> Result<Vec<SubjectCounts>, QualityError> {
     let batches = session.run(name, sql, parameters(interval)).await?;
     subjects(&batches, counts)
 }
