@@ -141,6 +141,30 @@ impl LakeSinkOptions {
     }
 }
 
+/// The lake and the data interval `[start, end)` a batch job reads (`lakehouse`, `warehouse`).
+#[derive(Args, Clone, Debug)]
+pub struct LakeIntervalArgs {
+    /// Root of the lake: a folder, file:///path or s3://bucket/prefix (S3 settings from AWS_*).
+    #[arg(long, env = "LAKE_URL", default_value = "./lake")]
+    pub lake: String,
+    /// Start of the data interval (inclusive), RFC 3339, e.g. 2026-01-01T00:00:00Z.
+    #[arg(long)]
+    pub start: String,
+    /// End of the data interval (exclusive), RFC 3339.
+    #[arg(long)]
+    pub end: String,
+}
+
+impl LakeIntervalArgs {
+    /// The lake and the interval, or why either is unusable.
+    pub fn open(&self) -> anyhow::Result<(lake::storage::Lake, lake::job::interval::Interval)> {
+        let interval = lake::job::interval::Interval::parse(&self.start, &self.end)?;
+        let lake = lake::storage::Lake::parse(&self.lake)
+            .with_context(|| format!("opening the lake {}", self.lake))?;
+        Ok((lake, interval))
+    }
+}
+
 /// Parses a `-X name=value` librdkafka property.
 pub fn parse_property(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {

@@ -12,9 +12,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use apps::cli::LakeIntervalArgs;
 use clap::{Args, Parser, Subcommand};
 use lake::gold::GoldConfig;
-use lake::job::interval::Interval;
 use lake::silver::SilverConfig;
 use lake::storage::Lake;
 
@@ -82,24 +82,10 @@ struct VacuumArgs {
     retention_hours: i64,
 }
 
-/// The lake and the interval every job takes.
-#[derive(Args, Debug)]
-struct IntervalArgs {
-    /// Root of the lake: a folder, file:///path or s3://bucket/prefix.
-    #[arg(long, env = "LAKE_URL", default_value = "./lake")]
-    lake: String,
-    /// Start of the data interval (inclusive), RFC 3339, e.g. 2026-01-01T00:00:00Z.
-    #[arg(long)]
-    start: String,
-    /// End of the data interval (exclusive), RFC 3339.
-    #[arg(long)]
-    end: String,
-}
-
 #[derive(Args, Debug)]
 struct SilverArgs {
     #[command(flatten)]
-    interval: IntervalArgs,
+    interval: LakeIntervalArgs,
     #[command(flatten)]
     options: SilverOptions,
 }
@@ -138,7 +124,7 @@ impl SilverOptions {
 #[derive(Args, Debug)]
 struct GoldArgs {
     #[command(flatten)]
-    interval: IntervalArgs,
+    interval: LakeIntervalArgs,
     #[command(flatten)]
     options: GoldOptions,
 }
@@ -161,7 +147,7 @@ impl GoldOptions {
 #[derive(Args, Debug)]
 struct AllArgs {
     #[command(flatten)]
-    interval: IntervalArgs,
+    interval: LakeIntervalArgs,
     #[command(flatten)]
     silver: SilverOptions,
     #[command(flatten)]
@@ -189,17 +175,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         match command {
             Command::Silver(args) => {
-                let (lake, interval) = open(&args.interval)?;
+                let (lake, interval) = args.interval.open()?;
                 let report = lake::silver::run(&lake, &interval, &args.options.config()).await?;
                 print_json(&report)
             }
             Command::Gold(args) => {
-                let (lake, interval) = open(&args.interval)?;
+                let (lake, interval) = args.interval.open()?;
                 let report = lake::gold::run(&lake, &interval, &args.options.config()).await?;
                 print_json(&report)
             }
             Command::All(args) => {
-                let (lake, interval) = open(&args.interval)?;
+                let (lake, interval) = args.interval.open()?;
                 let silver = lake::silver::run(&lake, &interval, &args.silver.config()).await?;
                 let gold = lake::gold::run(&lake, &interval, &args.gold.config()).await?;
                 print_json(&serde_json::json!({ "silver": silver, "gold": gold }))
@@ -224,12 +210,6 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
     })
-}
-
-fn open(args: &IntervalArgs) -> anyhow::Result<(Lake, Interval)> {
-    let lake = open_lake(&args.lake)?;
-    let interval = Interval::parse(&args.start, &args.end)?;
-    Ok((lake, interval))
 }
 
 fn open_lake(url: &str) -> anyhow::Result<Lake> {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use apps::cli::LakeIntervalArgs;
 use clap::{Args, Parser, Subcommand};
 use lake::job::interval::Interval;
 use warehouse::connection::WarehouseTarget;
@@ -32,7 +33,7 @@ enum Command {
         #[command(flatten)]
         warehouse: WarehouseArgs,
         #[command(flatten)]
-        interval: IntervalArgs,
+        interval: LakeIntervalArgs,
     },
     /// Data-quality checks of an interval of whole UTC hours (docs/ORCHESTRATION.md): results in
     /// dq_check_result, exit code 1 on a critical breach.
@@ -40,7 +41,7 @@ enum Command {
         #[command(flatten)]
         warehouse: WarehouseArgs,
         #[command(flatten)]
-        interval: IntervalArgs,
+        interval: LakeIntervalArgs,
         /// Rules file (JSON; default: warehouse/src/quality/default_rules.json, built in).
         #[arg(long, env = "DQ_RULES_FILE")]
         rules: Option<PathBuf>,
@@ -65,29 +66,6 @@ impl WarehouseArgs {
         Ok(WarehouseTarget::from_url_or_env(
             self.warehouse_url.as_deref(),
         )?)
-    }
-}
-
-/// The lake and the data interval a job reads.
-#[derive(Args, Debug)]
-struct IntervalArgs {
-    /// The lake root: a folder or s3://bucket/prefix (S3 settings from AWS_*).
-    #[arg(long, env = "LAKE_URL", default_value = "./lake")]
-    lake: String,
-    /// Start of the data interval (RFC 3339, inclusive).
-    #[arg(long)]
-    start: String,
-    /// End of the data interval (RFC 3339, exclusive).
-    #[arg(long)]
-    end: String,
-}
-
-impl IntervalArgs {
-    fn open(&self) -> anyhow::Result<(lake::storage::Lake, Interval)> {
-        let interval = Interval::parse(&self.start, &self.end)?;
-        let lake = lake::storage::Lake::parse(&self.lake)
-            .with_context(|| format!("opening the lake {}", self.lake))?;
-        Ok((lake, interval))
     }
 }
 
