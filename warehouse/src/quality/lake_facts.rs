@@ -101,10 +101,7 @@ fn unexpected(index: usize, wanted: &str) -> QualityError {
 type SubjectCounts = (Subject, Vec<Option<i64>>);
 
 /// Rows of a `coin_id, vs_currency, hour, counts…` result, one subject each.
-fn subjects(
-    batches: &[RecordBatch],
-    counts: usize,
-) -> Result<Vec<SubjectCounts>, QualityError> {
+fn subjects(batches: &[RecordBatch], counts: usize) -> Result<Vec<SubjectCounts>, QualityError> {
     let mut rows = Vec::new();
     for batch in batches {
         let coins = strings(batch, 0)?;
