@@ -258,9 +258,8 @@ impl Jobs {
     }
 
     fn load(&self, target: &WarehouseTarget, interval: &Interval) -> anyhow::Result<()> {
-        let interval = warehouse::interval::Interval::new(interval.start(), interval.end())?;
         self.runtime
-            .block_on(warehouse::load::load(&self.lake, target, interval))
+            .block_on(warehouse::load::load(&self.lake, target, *interval))
             .with_context(|| format!("loading {interval} into {target}"))?;
         Ok(())
     }

@@ -111,6 +111,60 @@ impl ValidatorOptions {
     }
 }
 
+/// Where the lake sink reads from and how it names its progress: shared by `lake-sink` and
+/// `lakehouse bronze-progress`, so the sensor asks about exactly the progress the sink writes.
+#[derive(Args, Clone, Debug)]
+pub struct LakeSinkOptions {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = DEFAULT_BOOTSTRAP)]
+    pub bootstrap_servers: String,
+    /// `topic=table` pairs, comma-separated.
+    #[arg(long, env = "LAKE_SINK_TOPICS", default_value = lake::bronze::sink::DEFAULT_ROUTES)]
+    pub topics: String,
+    /// Consumer group and prefix of the progress entries in the tables' logs.
+    #[arg(long, env = "LAKE_SINK_ID", default_value = "lake-sink")]
+    pub sink_id: String,
+    /// librdkafka property, `name=value`; repeatable (SASL/SSL, timeouts, …).
+    #[arg(short = 'X', long = "kafka-property", value_name = "NAME=VALUE", value_parser = parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
+}
+
+impl LakeSinkOptions {
+    /// The routes of `--topics`.
+    pub fn routes(&self) -> Result<Vec<lake::bronze::sink::Route>, lake::LakeError> {
+        lake::bronze::sink::parse_routes(&self.topics)
+    }
+
+    /// The `-X` properties, by name (a later one wins).
+    pub fn client_properties(&self) -> std::collections::BTreeMap<String, String> {
+        self.kafka_properties.iter().cloned().collect()
+    }
+}
+
+/// The lake and the data interval `[start, end)` a batch job reads (`lakehouse`, `warehouse`).
+#[derive(Args, Clone, Debug)]
+pub struct LakeIntervalArgs {
+    /// Root of the lake: a folder, file:///path or s3://bucket/prefix (S3 settings from AWS_*).
+    #[arg(long, env = "LAKE_URL", default_value = "./lake")]
+    pub lake: String,
+    /// Start of the data interval (inclusive), RFC 3339, e.g. 2026-01-01T00:00:00Z.
+    #[arg(long)]
+    pub start: String,
+    /// End of the data interval (exclusive), RFC 3339.
+    #[arg(long)]
+    pub end: String,
+}
+
+impl LakeIntervalArgs {
+    /// The lake and the interval, or why either is unusable.
+    pub fn open(&self) -> anyhow::Result<(lake::storage::Lake, lake::job::interval::Interval)> {
+        let interval = lake::job::interval::Interval::parse(&self.start, &self.end)?;
+        let lake = lake::storage::Lake::parse(&self.lake)
+            .with_context(|| format!("opening the lake {}", self.lake))?;
+        Ok((lake, interval))
+    }
+}
+
 /// Parses a `-X name=value` librdkafka property.
 pub fn parse_property(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {

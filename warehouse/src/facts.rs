@@ -3,7 +3,38 @@
 //! columns copied. Every fact joins `dim_coin` on `coin_id` and `dim_date` on the UTC day of its
 //! time column.
 
-use crate::interval::Grain;
+use chrono::NaiveDate;
+use lake::job::interval::Interval;
+
+/// The time resolution of a fact's rows, which decides how far a load's interval widens: a fact
+/// of hours (days) is replaced for every hour (day) the interval touches, as the Gold jobs
+/// recompute every bucket the interval touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grain {
+    /// One row per event: the interval as given.
+    Event,
+    /// One row per UTC hour: every hour the interval touches.
+    Hour,
+    /// One row per UTC day: every day the interval touches.
+    Day,
+}
+
+impl Grain {
+    /// The smallest interval of whole buckets of this grain that contains `interval`.
+    pub fn cover(self, interval: &Interval) -> Interval {
+        match self {
+            Grain::Event => *interval,
+            Grain::Hour => interval.whole_hours(),
+            Grain::Day => interval.whole_days(),
+        }
+    }
+}
+
+/// The UTC days `interval` touches, as `[first, last_exclusive)`.
+pub fn day_range(interval: &Interval) -> (NaiveDate, NaiveDate) {
+    let days = interval.whole_days();
+    (days.start().date_naive(), days.end().date_naive())
+}
 
 /// A column's type, the same on both sides: Arrow (after a cast) and PostgreSQL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,15 +5,17 @@
 //! - [`connection`]: where the warehouse is ([`connection::WarehouseTarget`], from a URL or the
 //!   libpq `PG*` environment), shown without its password.
 //! - [`migrations`]: the schema's migrations, applied once each, in order, checksummed.
-//! - [`interval`]: the data interval `[start, end)` of a load, widened to each fact's grain.
-//! - [`facts`]: each fact table, its grain, its Delta source and its columns.
+//! - [`facts`]: each fact table, its grain (how far a load's interval `[start, end)` widens), its
+//!   Delta source and its columns.
 //! - [`source`]: reading an interval of a Delta table with DataFusion.
 //! - [`staging`]: binary COPY of Arrow batches into temporary staging tables.
 //! - [`load`]: one transaction that upserts the dimensions and replaces each fact's interval.
+//! - [`quality`]: the data-quality checks of an interval, recorded in `dq_check_result`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use warehouse::{connection::WarehouseTarget, interval::Interval};
+//! use lake::job::interval::Interval;
+//! use warehouse::connection::WarehouseTarget;
 //! let lake = lake::storage::Lake::parse("./lake")?;
 //! let target = WarehouseTarget::from_url_or_env(Some("postgres://me:secret@127.0.0.1:5432/warehouse"))?;
 //! let interval = Interval::parse("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z")?;
@@ -24,9 +26,9 @@
 
 pub mod connection;
 pub mod facts;
-pub mod interval;
 pub mod load;
 pub mod migrations;
+pub mod quality;
 pub mod source;
 pub mod staging;
 pub mod testing;

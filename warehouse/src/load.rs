@@ -12,12 +12,12 @@
 use std::fmt;
 
 use chrono::{Datelike, NaiveDate};
+use lake::job::interval::Interval;
 use lake::storage::Lake;
 use tokio_postgres::{Client, Transaction};
 
 use crate::connection::{ConnectionError, WarehouseTarget};
-use crate::facts::{Fact, Kind, FACTS};
-use crate::interval::Interval;
+use crate::facts::{day_range, Fact, Kind, FACTS};
 use crate::migrations::{self, MigrationError, MigrationReport};
 use crate::source::{self, SourceError};
 use crate::staging::{self, StagingError};
@@ -198,7 +198,7 @@ pub async fn load_with(
         });
     }
 
-    let (first_day, end_day) = interval.days();
+    let (first_day, end_day) = day_range(&interval);
     let dates_added = tx
         .execute(DIM_DATE_UPSERT, &[&first_day, &end_day])
         .await
@@ -253,7 +253,7 @@ async fn replace(
     fact: &Fact,
     interval: Interval,
 ) -> Result<(u64, u64, Interval), LoadError> {
-    let widened = interval.widened(fact.grain);
+    let widened = fact.grain.cover(&interval);
     let pg = |context: String| {
         move |source: tokio_postgres::Error| LoadError::Postgres {
             interval,
@@ -263,7 +263,7 @@ async fn replace(
     };
     let deleted = match fact.time_kind() {
         Kind::Date => {
-            let (first, end) = widened.days();
+            let (first, end) = day_range(&widened);
             tx.execute(
                 &format!(
                     "DELETE FROM {} WHERE date_key >= $1 AND date_key < $2",

@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "facts",
         sql: include_str!("../migrations/0002_facts.sql"),
     },
+    Migration {
+        version: 3,
+        name: "dq_check_result",
+        sql: include_str!("../migrations/0003_dq_check_result.sql"),
+    },
 ];
 
 /// Why the schema could not be brought up to date.

@@ -6,11 +6,11 @@ use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::DeltaTableError;
+use lake::job::interval::Interval;
 use lake::storage::Lake;
 use lake::LakeError;
 
-use crate::facts::{Fact, Kind};
-use crate::interval::Interval;
+use crate::facts::{day_range, Fact, Kind};
 
 /// Why a source could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +54,7 @@ pub fn select_sql(fact: &Fact, interval: Interval) -> String {
         .iter()
         .map(|c| format!("\"{}\" AS \"{}\"", c.source, c.name))
         .collect();
-    let (first_day, end_day) = interval.days();
+    let (first_day, end_day) = day_range(&interval);
     let time_source = fact
         .columns
         .iter()
@@ -103,7 +103,7 @@ pub async fn read_interval(
         .map_err(|source| SourceError::Prepare { table, source })?;
     let provider = delta.table_provider().await.map_err(query)?;
     ctx.register_table(SOURCE, provider).map_err(query)?;
-    let sql = select_sql(fact, interval.widened(fact.grain));
+    let sql = select_sql(fact, fact.grain.cover(&interval));
     tracing::debug!(%table, %sql, "reading");
     let frame = ctx.sql(&sql).await.map_err(query)?;
     Ok(Some(frame.execute_stream().await.map_err(query)?))
@@ -112,7 +112,8 @@ pub async fn read_interval(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::FACTS;
+    use crate::facts::{Grain, FACTS};
+    use lake::job::JobError;
 
     fn fact(table: &str) -> &'static Fact {
         FACTS
@@ -122,8 +123,7 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_bound_the_time_column_and_days_bound_the_partition(
-    ) -> Result<(), crate::interval::IntervalError> {
+    fn timestamps_bound_the_time_column_and_days_bound_the_partition() -> Result<(), JobError> {
         let interval = Interval::parse("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z")?;
         let sql = select_sql(fact("fact_candle_hour"), interval);
         assert!(sql.contains("\"bucket_start\" >= TIMESTAMP '2026-01-01T10:00:00.000000Z'"));
@@ -137,12 +137,9 @@ mod tests {
     }
 
     #[test]
-    fn date_facts_bound_whole_days() -> Result<(), crate::interval::IntervalError> {
+    fn date_facts_bound_whole_days() -> Result<(), JobError> {
         let interval = Interval::parse("2026-01-01T10:00:00Z", "2026-01-03T00:00:00Z")?;
-        let sql = select_sql(
-            fact("fact_daily_metrics"),
-            interval.widened(crate::interval::Grain::Day),
-        );
+        let sql = select_sql(fact("fact_daily_metrics"), Grain::Day.cover(&interval));
         assert!(
             sql.ends_with("WHERE \"date\" >= DATE '2026-01-01' AND \"date\" < DATE '2026-01-03'")
         );

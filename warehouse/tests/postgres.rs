@@ -4,8 +4,8 @@
 mod common;
 
 use common::{day, dump, dump_all, fact_count_and_sum, fact_of, fixture, write_all, TestDb, V};
+use lake::job::interval::Interval;
 use lake::storage::Lake;
-use warehouse::interval::Interval;
 use warehouse::load::{self, LoadError, Outcome};
 use warehouse::migrations::{self, MigrationError, MIGRATIONS};
 

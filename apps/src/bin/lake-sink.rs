@@ -12,7 +12,7 @@ use axum::http::header;
 use axum::routing::get;
 use clap::Parser;
 use lake::bronze::metrics::SinkMetrics;
-use lake::bronze::sink::{parse_routes, BronzeSink, SinkConfig, DEFAULT_ROUTES};
+use lake::bronze::sink::{BronzeSink, SinkConfig};
 use lake::storage::Lake;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
@@ -27,15 +27,9 @@ struct Args {
     /// Root of the lake: a folder, file:///path or s3://bucket/prefix.
     #[arg(long, env = "LAKE_URL", default_value = "./lake")]
     lake: String,
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = apps::cli::DEFAULT_BOOTSTRAP)]
-    bootstrap_servers: String,
-    /// `topic=table` pairs, comma-separated.
-    #[arg(long, env = "LAKE_SINK_TOPICS", default_value = DEFAULT_ROUTES)]
-    topics: String,
-    /// Consumer group and prefix of the progress entries in the tables' logs.
-    #[arg(long, env = "LAKE_SINK_ID", default_value = "lake-sink")]
-    sink_id: String,
+    /// The topics, their tables, the sink's id and the Kafka connection.
+    #[command(flatten)]
+    source: apps::cli::LakeSinkOptions,
     /// Commit when this many records are buffered.
     #[arg(long, env = "LAKE_SINK_FLUSH_RECORDS", default_value_t = 10_000)]
     flush_records: usize,
@@ -45,9 +39,6 @@ struct Args {
     /// Stable identity of this instance (static group membership: a restart keeps its partitions).
     #[arg(long, env = "INSTANCE_ID")]
     instance_id: Option<String>,
-    /// librdkafka property, `name=value`; repeatable (SASL/SSL, timeouts, …).
-    #[arg(short = 'X', long = "kafka-property", value_name = "NAME=VALUE", value_parser = apps::cli::parse_property)]
-    kafka_properties: Vec<(String, String)>,
     /// Serve the sink's counters as JSON on `GET /metrics` at this address (e.g. 127.0.0.1:9465).
     #[arg(long, env = "METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -72,12 +63,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     let lake = Lake::parse(&args.lake)?;
-    let mut config = SinkConfig::new(&args.bootstrap_servers, parse_routes(&args.topics)?);
-    config.sink_id = args.sink_id;
+    let mut config = SinkConfig::new(&args.source.bootstrap_servers, args.source.routes()?);
+    config.sink_id = args.source.sink_id.clone();
     config.flush_records = args.flush_records;
     config.flush_interval = Duration::from_millis(args.flush_interval_ms);
     config.instance_id = args.instance_id;
-    config.client_properties = args.kafka_properties.into_iter().collect();
+    config.client_properties = args.source.client_properties();
     let sink = BronzeSink::new(lake, config)?;
     let (stop, stopped) = watch::channel(false);
     {

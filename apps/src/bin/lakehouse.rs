@@ -2,15 +2,19 @@
 //! `silver` (Bronze → Silver + quarantine), `gold` (the SQL models over Silver) and `all` (both).
 //! Every job replaces exactly its interval, so a re-run or a backfill is safe. Prints the run's
 //! counts as JSON on stdout.
+//!
+//! Around them, for an orchestrator: `bronze-progress` (has the lake sink committed past an
+//! interval's end? exit code 3 while not, for a sensor to poke again), and the maintenance jobs
+//! `compact` and `vacuum`.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use apps::cli::LakeIntervalArgs;
 use clap::{Args, Parser, Subcommand};
 use lake::gold::GoldConfig;
-use lake::job::interval::Interval;
 use lake::silver::SilverConfig;
 use lake::storage::Lake;
 
@@ -33,26 +37,55 @@ enum Command {
     Gold(GoldArgs),
     /// `silver`, then `gold`, for the same interval.
     All(AllArgs),
+    /// Whether the lake sink has committed every partition past `--end`: exit 0 when it has,
+    /// 3 while it has not (the partitions missing are printed), 1 on an error.
+    BronzeProgress(BronzeProgressArgs),
+    /// Rewrite the small files of the lake's tables into large ones (Delta optimize).
+    Compact(MaintenanceArgs),
+    /// Delete the files no table version younger than the retention refers to.
+    Vacuum(VacuumArgs),
 }
 
-/// The lake and the interval every job takes.
+/// The exit code of `bronze-progress` while the sink has not committed past the end.
+const NOT_YET: u8 = 3;
+
 #[derive(Args, Debug)]
-struct IntervalArgs {
+struct BronzeProgressArgs {
     /// Root of the lake: a folder, file:///path or s3://bucket/prefix.
     #[arg(long, env = "LAKE_URL", default_value = "./lake")]
     lake: String,
-    /// Start of the data interval (inclusive), RFC 3339, e.g. 2026-01-01T00:00:00Z.
-    #[arg(long)]
-    start: String,
-    /// End of the data interval (exclusive), RFC 3339.
+    /// The sink's topics, tables, id and Kafka connection (the same options as `lake-sink`).
+    #[command(flatten)]
+    sink: apps::cli::LakeSinkOptions,
+    /// The instant the sink must have committed past (the data interval's end), RFC 3339.
     #[arg(long)]
     end: String,
 }
 
 #[derive(Args, Debug)]
+struct MaintenanceArgs {
+    /// Root of the lake: a folder, file:///path or s3://bucket/prefix.
+    #[arg(long, env = "LAKE_URL", default_value = "./lake")]
+    lake: String,
+    /// A table under the root, like `bronze/prices_raw`; repeatable (default: every table).
+    #[arg(long = "table")]
+    tables: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct VacuumArgs {
+    #[command(flatten)]
+    maintenance: MaintenanceArgs,
+    /// Keep the files of the table versions of the last this many hours (time travel); the age
+    /// of a version is measured from the clock when the vacuum runs, as Delta defines it.
+    #[arg(long, default_value_t = 168)]
+    retention_hours: i64,
+}
+
+#[derive(Args, Debug)]
 struct SilverArgs {
     #[command(flatten)]
-    interval: IntervalArgs,
+    interval: LakeIntervalArgs,
     #[command(flatten)]
     options: SilverOptions,
 }
@@ -91,7 +124,7 @@ impl SilverOptions {
 #[derive(Args, Debug)]
 struct GoldArgs {
     #[command(flatten)]
-    interval: IntervalArgs,
+    interval: LakeIntervalArgs,
     #[command(flatten)]
     options: GoldOptions,
 }
@@ -114,7 +147,7 @@ impl GoldOptions {
 #[derive(Args, Debug)]
 struct AllArgs {
     #[command(flatten)]
-    interval: IntervalArgs,
+    interval: LakeIntervalArgs,
     #[command(flatten)]
     silver: SilverOptions,
     #[command(flatten)]
@@ -125,7 +158,7 @@ fn main() -> ExitCode {
     apps::cli::init_tracing();
     let cli = Cli::parse();
     match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             tracing::error!("lakehouse failed: {error:#}");
             ExitCode::FAILURE
@@ -133,7 +166,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
+fn run(command: Command) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -142,34 +175,96 @@ fn run(command: Command) -> anyhow::Result<()> {
     runtime.block_on(async {
         match command {
             Command::Silver(args) => {
-                let (lake, interval) = open(&args.interval)?;
+                let (lake, interval) = args.interval.open()?;
                 let report = lake::silver::run(&lake, &interval, &args.options.config()).await?;
                 print_json(&report)
             }
             Command::Gold(args) => {
-                let (lake, interval) = open(&args.interval)?;
+                let (lake, interval) = args.interval.open()?;
                 let report = lake::gold::run(&lake, &interval, &args.options.config()).await?;
                 print_json(&report)
             }
             Command::All(args) => {
-                let (lake, interval) = open(&args.interval)?;
+                let (lake, interval) = args.interval.open()?;
                 let silver = lake::silver::run(&lake, &interval, &args.silver.config()).await?;
                 let gold = lake::gold::run(&lake, &interval, &args.gold.config()).await?;
                 print_json(&serde_json::json!({ "silver": silver, "gold": gold }))
+            }
+            Command::BronzeProgress(args) => bronze_progress(&args).await,
+            Command::Compact(args) => {
+                let lake = open_lake(&args.lake)?;
+                let mut reports = Vec::new();
+                for table in tables(&lake, &args.tables).await? {
+                    reports.extend(lake::maintenance::compact(&lake, &table).await?);
+                }
+                print_json(&reports)
+            }
+            Command::Vacuum(args) => {
+                let lake = open_lake(&args.maintenance.lake)?;
+                let retention = chrono::Duration::hours(args.retention_hours);
+                let mut reports = Vec::new();
+                for table in tables(&lake, &args.maintenance.tables).await? {
+                    reports.extend(lake::maintenance::vacuum(&lake, &table, retention).await?);
+                }
+                print_json(&reports)
             }
         }
     })
 }
 
-fn open(args: &IntervalArgs) -> anyhow::Result<(Lake, Interval)> {
-    let lake =
-        Lake::parse(&args.lake).with_context(|| format!("opening the lake {}", args.lake))?;
-    let interval = Interval::parse(&args.start, &args.end)?;
-    Ok((lake, interval))
+fn open_lake(url: &str) -> anyhow::Result<Lake> {
+    Lake::parse(url).with_context(|| format!("opening the lake {url}"))
 }
 
-fn print_json(report: &impl serde::Serialize) -> anyhow::Result<()> {
+/// The tables asked for, else every table of the lake.
+async fn tables(lake: &Lake, asked: &[String]) -> anyhow::Result<Vec<String>> {
+    if asked.is_empty() {
+        Ok(lake::maintenance::tables(lake).await?)
+    } else {
+        Ok(asked.to_vec())
+    }
+}
+
+async fn bronze_progress(args: &BronzeProgressArgs) -> anyhow::Result<ExitCode> {
+    let lake = open_lake(&args.lake)?;
+    let end = chrono::DateTime::parse_from_rfc3339(&args.end)
+        .with_context(|| format!("--end {:?} is not an RFC 3339 timestamp", args.end))?
+        .with_timezone(&chrono::Utc);
+    let progress = lake::bronze::progress::bronze_progress(
+        &lake,
+        &args.sink.bootstrap_servers,
+        &args.sink.client_properties(),
+        &args.sink.routes()?,
+        &args.sink.sink_id,
+        end,
+    )
+    .await?;
+    for partition in progress.missing() {
+        println!(
+            "not yet: {}[{}] committed up to {} of {}, nothing at or after {}",
+            partition.topic,
+            partition.partition,
+            partition
+                .committed
+                .map_or_else(|| "nothing".to_owned(), |next| next.to_string()),
+            partition.high_watermark,
+            args.end
+        );
+    }
+    if progress.complete() {
+        println!(
+            "complete: {} partitions committed past {}",
+            progress.partitions.len(),
+            args.end
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(NOT_YET))
+    }
+}
+
+fn print_json(report: &impl serde::Serialize) -> anyhow::Result<ExitCode> {
     let text = serde_json::to_string(report).context("encoding the report")?;
     println!("{text}");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,17 @@
 //! `warehouse`: the PostgreSQL star schema — `migrate` applies its migrations, `load` copies one
-//! data interval of the Silver/Gold Delta tables into it, idempotently.
+//! data interval of the Silver/Gold Delta tables into it, idempotently, and `check` runs the
+//! data-quality checks of an interval (warehouse::quality): every result goes to
+//! `dq_check_result`, every breach is logged, and a breach of a `fail` rule makes the exit code 1.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use apps::cli::LakeIntervalArgs;
 use clap::{Args, Parser, Subcommand};
+use lake::job::interval::Interval;
 use warehouse::connection::WarehouseTarget;
-use warehouse::interval::Interval;
+use warehouse::quality::{self, rules::Rules};
 
 /// The crypto platform's PostgreSQL warehouse (docs/DATA_MODEL.md).
 #[derive(Parser, Debug)]
@@ -27,15 +32,24 @@ enum Command {
     Load {
         #[command(flatten)]
         warehouse: WarehouseArgs,
-        /// The lake root: a folder or s3://bucket/prefix (S3 settings from AWS_*).
-        #[arg(long, env = "LAKE_URL", default_value = "./lake")]
-        lake: String,
-        /// Start of the data interval (RFC 3339, inclusive).
-        #[arg(long)]
-        start: String,
-        /// End of the data interval (RFC 3339, exclusive).
-        #[arg(long)]
-        end: String,
+        #[command(flatten)]
+        interval: LakeIntervalArgs,
+    },
+    /// Data-quality checks of an interval of whole UTC hours (docs/ORCHESTRATION.md): results in
+    /// dq_check_result, exit code 1 on a critical breach.
+    Check {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        #[command(flatten)]
+        interval: LakeIntervalArgs,
+        /// Rules file (JSON; default: warehouse/src/quality/default_rules.json, built in).
+        #[arg(long, env = "DQ_RULES_FILE")]
+        rules: Option<PathBuf>,
+    },
+    /// VACUUM (ANALYZE) the warehouse's tables (the daily maintenance).
+    Maintain {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
     },
 }
 
@@ -73,19 +87,70 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Load {
             warehouse,
-            lake,
-            start,
-            end,
+            interval,
         } => {
             let target = warehouse.target()?;
-            let interval = Interval::parse(&start, &end)?;
-            let lake = lake::storage::Lake::parse(&lake)?;
+            let (lake, interval) = interval.open()?;
             tracing::info!(%target, lake = %lake.root(), %interval, "loading");
             let report = warehouse::load::load(&lake, &target, interval)
                 .await
                 .with_context(|| format!("loading {interval} into {target}"))?;
             print!("{report}");
         }
+        Command::Check {
+            warehouse,
+            interval,
+            rules,
+        } => {
+            let target = warehouse.target()?;
+            let (lake, interval) = interval.open()?;
+            let rules = match &rules {
+                Some(path) => Rules::from_file(path)?,
+                None => Rules::default(),
+            };
+            check(&lake, &target, &interval, &rules).await?;
+        }
+        Command::Maintain { warehouse } => {
+            let target = warehouse.target()?;
+            let client = target.connect().await?;
+            client
+                .batch_execute("VACUUM (ANALYZE)")
+                .await
+                .with_context(|| format!("VACUUM (ANALYZE) on {target}"))?;
+            println!("maintain {target}: VACUUM (ANALYZE) done");
+        }
+    }
+    Ok(())
+}
+
+async fn check(
+    lake: &lake::storage::Lake,
+    target: &WarehouseTarget,
+    interval: &Interval,
+    rules: &Rules,
+) -> anyhow::Result<()> {
+    let report = quality::check(lake, target, interval, rules)
+        .await
+        .with_context(|| format!("checking {interval} in {target}"))?;
+    for warning in report.warnings() {
+        tracing::warn!("{}", warning.message);
+    }
+    let failures: Vec<_> = report.failures().collect();
+    for failure in &failures {
+        tracing::error!("{}", failure.message);
+    }
+    println!(
+        "check {interval}: {} results, {} warnings, {} failures",
+        report.results.len(),
+        report.warnings().count(),
+        failures.len()
+    );
+    if let Some(first) = failures.first() {
+        anyhow::bail!(
+            "{} critical data-quality breaches, the first: {}",
+            failures.len(),
+            first.message
+        );
     }
     Ok(())
 }

@@ -142,6 +142,14 @@ impl Interval {
     }
 }
 
+impl std::fmt::Display for Interval {
+    /// `[2026-01-01T04:00:00Z, 2026-01-01T05:00:00Z)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        write!(f, "[{}, {})", text(self.start), text(self.end))
+    }
+}
+
 /// `t` as a Delta `timestamp` value (microseconds, UTC).
 pub fn timestamp_value(t: DateTime<Utc>) -> ScalarValue {
     ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), Some("UTC".into()))
@@ -188,6 +196,16 @@ mod tests {
         assert_eq!(ragged.whole_hours().end(), at("2026-01-02T01:00:00Z"));
         assert_eq!(ragged.hour_starts().count(), 2);
         assert_eq!(ragged.whole_days().dates().count(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn an_interval_shows_as_half_open_utc() -> Result<(), JobError> {
+        let interval = Interval::parse("2026-01-01T05:00:00+01:00", "2026-01-01T05:00:00.5Z")?;
+        assert_eq!(
+            interval.to_string(),
+            "[2026-01-01T04:00:00Z, 2026-01-01T05:00:00.500Z)"
+        );
         Ok(())
     }
 

@@ -1,8 +1,9 @@
 //! Restoring a task's stores from their changelog topics, starting after the checkpoint.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -15,6 +16,36 @@ use super::StreamsConfig;
 
 const BATCH: usize = 1_000;
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The low and high watermark of `topic`/`partition`. A changelog topic created moments ago may
+/// be missing from the client's or the broker's metadata yet (NotLeaderForPartition,
+/// LeaderNotAvailable, UnknownTopicOrPartition, librdkafka's local UnknownPartition): those
+/// answers are asked again until [`TIMEOUT`] has passed.
+fn watermarks(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), StreamsError> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match consumer.fetch_watermarks(topic, partition, TIMEOUT) {
+            Err(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownPartition,
+            )) if Instant::now() < deadline => {
+                // The broker's metadata catches up within milliseconds; ask again shortly.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            result => {
+                return result.map_err(StreamsError::kafka(format!(
+                    "reading watermarks of {topic}"
+                )))
+            }
+        }
+    }
+}
 
 /// Replays `<app>-<store>-changelog` partition `partition` into each logged store of `task`,
 /// from the store's checkpoint + 1 to the end. Returns the number of records applied.
@@ -39,11 +70,7 @@ pub(crate) fn restore_task(
             continue;
         };
         let store = store.as_state_store();
-        let (low, high) = consumer
-            .fetch_watermarks(&topic, partition, TIMEOUT)
-            .map_err(StreamsError::kafka(format!(
-                "reading watermarks of {topic}"
-            )))?;
+        let (low, high) = watermarks(&consumer, &topic, partition)?;
         let start = store.checkpoint().map_or(low, |c| (c + 1).max(low));
         if start >= high {
             continue;
