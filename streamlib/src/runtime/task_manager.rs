@@ -8,12 +8,21 @@
 //!   so a crash leaves local state at the last commit, and restore replays only the changelog
 //!   records after the checkpoint.
 //!
-//! Under exactly-once, a Kafka error while producing or committing (a refused record, a timed-out
-//! commit, a lost group generation) does not stop the instance: the transaction is aborted, every
-//! task is rebuilt from its stores' last commit and its changelog, and the consumer rewinds to the
+//! Under exactly-once, a Kafka error while producing or committing (a timed-out commit, a lost
+//! group generation) does not stop the instance: the transaction is aborted, every task is
+//! rebuilt from its stores' last commit and its changelog, and the consumer rewinds to the
 //! committed offsets, so the aborted work is redone exactly once (ADR-023). Only a fatal error
 //! (e.g. this producer was fenced by a newer instance) or the same failure
 //! [`MAX_CONSECUTIVE_ABORTS`] times in a row stops the thread.
+//!
+//! An output record the broker refuses for a reason of its own ([`super::refusal`]) goes to the
+//! production handler under both guarantees. At-least-once: when its delivery report arrives,
+//! before the offsets commit (its batch mates are sent again). Exactly-once: the transaction
+//! is aborted as above, the refused record's fingerprint is kept, and when the redo produces
+//! the record again it goes to the handler instead of the producer (a dead letter inside the
+//! same transaction), so the redo commits. Such aborts count apart from the repeating failures,
+//! up to [`MAX_CONSECUTIVE_REFUSAL_ABORTS`]. A record the client itself refuses at `send` (too
+//! large for `message.max.bytes`) never enters the transaction and is handled at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,18 +38,29 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::error::{ErrorAction, StreamsError};
 use crate::record::RawRecord;
 use crate::state::ChangelogEntry;
-use crate::task::{StoreLocation, Task, TaskMetrics};
+use crate::task::{
+    dead_letter, dead_letter_headers, SourceCoordinates, StoreLocation, Task, TaskMetrics,
+};
 use crate::topology::Topology;
 
-use super::producer::DeliveryTracker;
+use super::producer::{DeliveryTracker, Origin, Refused, Role};
+use super::refusal::{self, Fault, Fingerprint};
 use super::restore::restore_task;
-use super::{ProcessingGuarantee, StreamsConfig};
+use super::{topics, ProcessingGuarantee, StreamsConfig};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Aborts in a row, without a successful commit in between, after which the error stops the
 /// thread: a failure that repeats on every retry (a record the broker always refuses) must not
 /// loop forever.
 pub(crate) const MAX_CONSECUTIVE_ABORTS: u32 = 3;
+/// Aborts in a row, without a successful commit in between, caused by records the broker
+/// refused for a reason of their own. Each such abort learns the refused records, so their
+/// redo succeeds; only a topology that produces a different refused record on every redo (its
+/// outputs depend on more than its inputs and state) reaches this bound.
+pub(crate) const MAX_CONSECUTIVE_REFUSAL_ABORTS: u32 = 10;
+/// Rounds of sending again the batch mates of refused records (at-least-once) before the
+/// failure counts as the cluster's.
+const MAX_DELIVERY_ROUNDS: u32 = 5;
 
 /// Counters of one instance, readable while it runs.
 #[derive(Debug, Default)]
@@ -59,6 +79,8 @@ pub struct RuntimeMetrics {
     pub tasks: AtomicU64,
     /// Records the broker refused and the production handler dropped.
     pub production_dropped: AtomicU64,
+    /// Records the broker refused that the production handler sent to the dead-letter topic.
+    pub production_dead_lettered: AtomicU64,
     /// Transactions aborted and recovered from in process (exactly-once only).
     pub aborted_transactions: AtomicU64,
 }
@@ -79,12 +101,26 @@ pub(crate) struct TaskManager {
     /// Something was produced or written since the last commit.
     dirty: bool,
     last_commit: Instant,
-    /// Aborts since the last successful commit.
+    /// Aborts since the last successful commit, refusal aborts apart.
     consecutive_aborts: u32,
+    /// Aborts caused by refused records since the last successful commit.
+    consecutive_refusal_aborts: u32,
+    /// Outputs refused in an aborted transaction, with the broker's reason and how many times:
+    /// produced again by the redo, they go to the production handler instead (exactly-once).
+    refusals: HashMap<Fingerprint, (KafkaError, u32)>,
+    /// `max.message.bytes` of output topics, read the first time a topic refuses a batch as
+    /// too large.
+    size_limits: HashMap<String, usize>,
+    /// Origin of changelog records.
+    changelog: Arc<Origin>,
+    /// Origin of outputs produced outside of processing a record (initialization,
+    /// punctuation).
+    unsourced: Arc<Origin>,
     metrics: Arc<RuntimeMetrics>,
 }
 
-fn to_raw(message: &BorrowedMessage<'_>) -> RawRecord {
+/// The record of a consumed (or undelivered) Kafka message.
+pub(crate) fn to_raw<M: Message>(message: &M) -> RawRecord {
     let headers = message
         .headers()
         .map(|h| {
@@ -130,6 +166,17 @@ impl TaskManager {
             dirty: false,
             last_commit: Instant::now(),
             consecutive_aborts: 0,
+            consecutive_refusal_aborts: 0,
+            refusals: HashMap::new(),
+            size_limits: HashMap::new(),
+            changelog: Arc::new(Origin {
+                role: Role::Changelog,
+                source: None,
+            }),
+            unsourced: Arc::new(Origin {
+                role: Role::Output,
+                source: None,
+            }),
             metrics,
         })
     }
@@ -170,7 +217,7 @@ impl TaskManager {
             tracing::info!(partition, restored, "task ready");
             task.init()?;
             self.tasks.insert(partition, task);
-            self.ship(partition)?;
+            self.ship(partition, &self.unsourced.clone())?;
         }
         self.metrics
             .tasks
@@ -218,12 +265,17 @@ impl TaskManager {
             return Ok(());
         };
         self.metrics.consumed.fetch_add(1, Ordering::Relaxed);
-        task.process(&to_raw(message))?;
+        let raw = to_raw(message);
+        task.process(&raw)?;
         self.pending.insert(
             (message.topic().to_string(), partition),
             message.offset() + 1,
         );
-        self.ship(partition)
+        let origin = Arc::new(Origin {
+            role: Role::Output,
+            source: Some(SourceCoordinates::of(&raw)),
+        });
+        self.ship(partition, &origin)
     }
 
     /// Moves every task's wall clock to now (wall-clock punctuators, idle-window closing).
@@ -234,13 +286,14 @@ impl TaskManager {
             if let Some(task) = self.tasks.get_mut(&partition) {
                 task.advance_wall_clock(now)?;
             }
-            self.ship(partition)?;
+            self.ship(partition, &self.unsourced.clone())?;
         }
         Ok(())
     }
 
-    /// Sends a task's outputs and its stores' changelog records.
-    fn ship(&mut self, partition: i32) -> Result<(), StreamsError> {
+    /// Sends a task's outputs (produced while `origin` was processed) and its stores'
+    /// changelog records.
+    fn ship(&mut self, partition: i32, origin: &Arc<Origin>) -> Result<(), StreamsError> {
         let Some(task) = self.tasks.get_mut(&partition) else {
             return Ok(());
         };
@@ -256,41 +309,137 @@ impl TaskManager {
             }
         }
         for record in outputs {
-            let mut headers = OwnedHeaders::new();
-            for (key, value) in &record.headers {
-                headers = headers.insert(Header {
-                    key,
-                    value: Some(value),
-                });
+            let dlq = self.config.handlers.dead_letter_topic.as_deref();
+            let origin = if dlq == Some(&*record.topic) {
+                Arc::new(Origin {
+                    role: Role::DeadLetter,
+                    source: origin.source.clone(),
+                })
+            } else {
+                origin.clone()
+            };
+            if origin.role == Role::Output && !self.refusals.is_empty() {
+                if let Some(error) = self.take_refusal(&record) {
+                    self.refuse(&record, origin.source.as_ref(), error)?;
+                    continue;
+                }
             }
-            let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&record.topic)
-                .timestamp(record.timestamp)
-                .headers(headers);
-            if let Some(key) = &record.key {
-                base = base.key(key);
-            }
-            if let Some(value) = &record.value {
-                base = base.payload(value);
-            }
-            if let Some(p) = record.partition {
-                base = base.partition(p);
-            }
-            self.send(base)?;
+            self.send_record(&record, origin)?;
         }
         for (topic, entries) in &changelog {
             for entry in entries {
-                let mut base: BaseRecord<'_, [u8], [u8]> =
-                    BaseRecord::to(topic).partition(partition).key(&entry.key);
+                let mut base: BaseRecord<'_, [u8], [u8], Arc<Origin>> =
+                    BaseRecord::with_opaque_to(topic, self.changelog.clone())
+                        .partition(partition)
+                        .key(&entry.key);
                 if let Some(value) = &entry.value {
                     base = base.payload(value);
                 }
-                self.send(base)?;
+                self.send(base).map_err(|(error, _)| {
+                    StreamsError::kafka("producing a changelog record")(error)
+                })?;
             }
         }
         Ok(())
     }
 
-    fn send(&mut self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), StreamsError> {
+    /// The broker's reason if `record` was refused in an aborted transaction; forgets it.
+    fn take_refusal(&mut self, record: &RawRecord) -> Option<KafkaError> {
+        let fingerprint = Fingerprint::of(record);
+        let (error, times) = self.refusals.get_mut(&fingerprint)?;
+        let error = error.clone();
+        *times -= 1;
+        if *times == 0 {
+            self.refusals.remove(&fingerprint);
+        }
+        Some(error)
+    }
+
+    /// Sends one output record or dead letter; one the client refuses for a reason of its own
+    /// goes to the production handler at once.
+    fn send_record(&mut self, record: &RawRecord, origin: Arc<Origin>) -> Result<(), StreamsError> {
+        let mut headers = OwnedHeaders::new();
+        for (key, value) in &record.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let mut base: BaseRecord<'_, [u8], [u8], Arc<Origin>> =
+            BaseRecord::with_opaque_to(&record.topic, origin)
+                .timestamp(record.timestamp)
+                .headers(headers);
+        if let Some(key) = &record.key {
+            base = base.key(key);
+        }
+        if let Some(value) = &record.value {
+            base = base.payload(value);
+        }
+        if let Some(p) = record.partition {
+            base = base.partition(p);
+        }
+        match self.send(base) {
+            Ok(()) => Ok(()),
+            Err((error, _)) if refusal::fault(&error) != Fault::Record => {
+                Err(StreamsError::kafka("producing")(error))
+            }
+            Err((error, origin)) if origin.role == Role::DeadLetter => {
+                Err(StreamsError::DeadLetterRefused {
+                    topic: record.topic.to_string(),
+                    source: error,
+                })
+            }
+            Err((error, origin)) => self.refuse(record, origin.source.as_ref(), error),
+        }
+    }
+
+    /// Applies the production handler to `record`, refused for a reason of its own.
+    fn refuse(
+        &mut self,
+        record: &RawRecord,
+        source: Option<&SourceCoordinates>,
+        error: KafkaError,
+    ) -> Result<(), StreamsError> {
+        let handlers = &self.config.handlers;
+        match (handlers.production, &handlers.dead_letter_topic) {
+            (ErrorAction::Fail, _) => Err(StreamsError::Refused {
+                topic: record.topic.to_string(),
+                source: error,
+            }),
+            (ErrorAction::DeadLetter, Some(dlq)) => {
+                tracing::warn!(topic = %record.topic, %error, "refused record sent to the dead-letter topic");
+                let timestamp = refusal::dead_letter_timestamp(source, wall_clock_ms());
+                let reason = error.to_string();
+                let mut dead = dead_letter(record, dlq, "production", &reason, source, timestamp);
+                dead.headers.push((
+                    dead_letter_headers::OUTPUT_TOPIC.to_string(),
+                    record.topic.as_bytes().to_vec(),
+                ));
+                self.metrics
+                    .production_dead_lettered
+                    .fetch_add(1, Ordering::Relaxed);
+                let origin = Arc::new(Origin {
+                    role: Role::DeadLetter,
+                    source: source.cloned(),
+                });
+                self.send_record(&dead, origin)
+            }
+            _ => {
+                tracing::warn!(topic = %record.topic, %error, "refused record dropped");
+                self.metrics
+                    .production_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands `record` to the producer, waiting while its queue is full; on failure returns the
+    /// error with the record's origin.
+    fn send(
+        &mut self,
+        mut record: BaseRecord<'_, [u8], [u8], Arc<Origin>>,
+    ) -> Result<(), (KafkaError, Arc<Origin>)> {
         self.dirty = true;
         loop {
             match self.producer.send(record) {
@@ -303,7 +452,7 @@ impl TaskManager {
                     // The queue drains as the broker acknowledges; wait for some of it.
                     let _ = self.producer.flush(Duration::from_millis(100));
                 }
-                Err((error, _)) => return Err(StreamsError::kafka("producing")(error)),
+                Err((error, back)) => return Err((error, back.delivery_opaque)),
             }
         }
     }
@@ -338,7 +487,7 @@ impl TaskManager {
                 self.producer
                     .flush(TIMEOUT)
                     .map_err(StreamsError::kafka("flushing the producer"))?;
-                self.check_deliveries()?;
+                self.settle_deliveries()?;
                 self.commit_stores()?;
                 if offsets.count() > 0 {
                     consumer
@@ -369,6 +518,7 @@ impl TaskManager {
         self.dirty = false;
         self.last_commit = Instant::now();
         self.consecutive_aborts = 0;
+        self.consecutive_refusal_aborts = 0;
         self.metrics.commits.fetch_add(1, Ordering::Relaxed);
         self.metrics
             .commit_micros
@@ -393,20 +543,78 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Applies the production handler to records the broker refused since the last check.
+    /// Fails on any delivery failure since the last check (exactly-once: the transaction
+    /// that follows a failure must not commit).
     fn check_deliveries(&self) -> Result<(), StreamsError> {
-        let Some((error, failed)) = self.tracker.take_error() else {
-            return Ok(());
-        };
-        let exactly_once = self.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
-        if exactly_once || self.config.handlers.production == ErrorAction::Fail {
-            return Err(StreamsError::kafka("delivering records")(error));
+        let failures = self.tracker.take_failures();
+        match failures.refused.into_iter().next() {
+            Some(refused) => Err(StreamsError::kafka("delivering records")(refused.error)),
+            None => failures.other.map_or(Ok(()), |e| {
+                Err(StreamsError::kafka("delivering records")(e))
+            }),
         }
-        tracing::warn!(%error, failed, "records refused by the broker were dropped");
-        self.metrics
-            .production_dropped
-            .fetch_add(failed, Ordering::Relaxed);
-        Ok(())
+    }
+
+    /// At-least-once, after a flush: hands records refused for a reason of their own to the
+    /// production handler and sends their batch mates again, until every record is
+    /// delivered, dead-lettered or dropped. Any other failure stops the instance before the
+    /// offsets commit, so the records are produced again after the restart.
+    fn settle_deliveries(&mut self) -> Result<(), StreamsError> {
+        for _ in 0..MAX_DELIVERY_ROUNDS {
+            let failures = self.tracker.take_failures();
+            if let Some(error) = failures.other {
+                return Err(StreamsError::kafka("delivering records")(error));
+            }
+            if failures.refused.is_empty() {
+                return Ok(());
+            }
+            for refused in failures.refused {
+                match self.judge(&refused)? {
+                    Fault::Record => {
+                        let source = refused.origin.source.as_ref();
+                        self.refuse(&refused.record, source, refused.error)?;
+                    }
+                    _ => self.send_record(&refused.record, refused.origin)?,
+                }
+            }
+            self.producer
+                .flush(TIMEOUT)
+                .map_err(StreamsError::kafka("flushing the producer"))?;
+        }
+        Err(StreamsError::Config(format!(
+            "records were still refused after {MAX_DELIVERY_ROUNDS} rounds of sending them again"
+        )))
+    }
+
+    /// Whose fault `refused` is: [`Fault::Record`] or [`Fault::BatchMate`]; an error when the
+    /// refusal is fatal (a refused dead letter) or the topic's size limit cannot be read.
+    fn judge(&mut self, refused: &Refused) -> Result<Fault, StreamsError> {
+        if refused.origin.role == Role::DeadLetter {
+            return Err(StreamsError::DeadLetterRefused {
+                topic: refused.record.topic.to_string(),
+                source: refused.error.clone(),
+            });
+        }
+        let fault = refusal::fault(&refused.error);
+        if fault != Fault::Record || !refusal::is_size_error(&refused.error) {
+            return Ok(fault);
+        }
+        let topic = refused.record.topic.to_string();
+        let limit = match self.size_limits.get(&topic) {
+            Some(limit) => *limit,
+            None => {
+                let limit = topics::max_message_bytes(&self.config, &topic)?;
+                *self.size_limits.entry(topic).or_insert(limit)
+            }
+        };
+        // A record that fits is a batch mate of the culprit: sent again (or redone), it goes
+        // through. If no record of the batch is too large alone, sending again repeats the
+        // failure until its bound stops the instance.
+        Ok(if refusal::too_large_alone(&refused.record, limit) {
+            Fault::Record
+        } else {
+            Fault::BatchMate
+        })
     }
 
     /// Commits every store with the offset of its last acknowledged changelog record.
@@ -450,22 +658,28 @@ impl TaskManager {
             return false;
         };
         let fatal = matches!(source, KafkaError::Transaction(e) if e.is_fatal());
-        exactly_once && !fatal && self.consecutive_aborts < MAX_CONSECUTIVE_ABORTS
+        exactly_once && !fatal
     }
 
-    /// Aborts the open transaction, drops every task with its uncommitted state, rewinds the
-    /// consumer to the committed offsets of `partitions` and rebuilds their tasks from their
-    /// stores and changelogs.
+    /// Aborts the open transaction, drops every task with its uncommitted state, learns the
+    /// records the broker refused for a reason of their own, rewinds the consumer to the
+    /// committed offsets of `partitions` and rebuilds their tasks from their stores and
+    /// changelogs. Returns `cause` instead of rebuilding once the aborts in a row reach
+    /// their bound.
     fn abort_and_recover<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
         partitions: &[i32],
         cause: StreamsError,
     ) -> Result<(), StreamsError> {
-        self.consecutive_aborts += 1;
-        tracing::warn!(error = %cause, attempt = self.consecutive_aborts, "aborting the transaction and recovering the tasks");
+        tracing::warn!(error = %cause, "aborting the transaction");
         if let Err(error) = self.producer.abort_transaction(TIMEOUT) {
             tracing::warn!(%error, "abort failed; the new producer's initialization aborts instead");
+        }
+        // The delivery report of a refused record may still wait in the queue the producer's
+        // thread serves; the in-flight count covers those reports too.
+        if let Err(error) = self.await_acks() {
+            tracing::warn!(%error, "delivery reports of the aborted transaction");
         }
         for (_, task) in std::mem::take(&mut self.tasks) {
             // Dropped without a commit: the stores keep their last committed state.
@@ -473,6 +687,21 @@ impl TaskManager {
         }
         self.pending.clear();
         self.dirty = false;
+        let learned = self.learn_refusals()?;
+        let (aborts, bound) = if learned > 0 {
+            self.consecutive_refusal_aborts += 1;
+            (
+                self.consecutive_refusal_aborts,
+                MAX_CONSECUTIVE_REFUSAL_ABORTS,
+            )
+        } else {
+            self.consecutive_aborts += 1;
+            (self.consecutive_aborts, MAX_CONSECUTIVE_ABORTS)
+        };
+        if aborts > bound {
+            return Err(cause);
+        }
+        tracing::warn!(attempt = aborts, refused = learned, "recovering the tasks");
         self.metrics
             .aborted_transactions
             .fetch_add(1, Ordering::Relaxed);
@@ -486,6 +715,23 @@ impl TaskManager {
         self.assign(partitions.iter().copied())?;
         self.last_commit = Instant::now();
         Ok(())
+    }
+
+    /// Keeps the fingerprints of the outputs the aborted transaction's broker refused for a
+    /// reason of their own; returns how many.
+    fn learn_refusals(&mut self) -> Result<usize, StreamsError> {
+        let mut learned = 0;
+        for refused in self.tracker.take_failures().refused {
+            if self.judge(&refused)? == Fault::Record {
+                let fingerprint = Fingerprint::of(&refused.record);
+                self.refusals
+                    .entry(fingerprint)
+                    .or_insert((refused.error, 0))
+                    .1 += 1;
+                learned += 1;
+            }
+        }
+        Ok(learned)
     }
 
     /// Moves the consumer of `partitions` (of every topic it reads) back to the committed
@@ -525,6 +771,22 @@ impl TaskManager {
             .seek_partitions(positions, TIMEOUT)
             .map_err(StreamsError::kafka("rewinding to the committed offsets"))?;
         Ok(())
+    }
+
+    /// Drops every task without committing, after an error stopped the thread: the stores
+    /// keep their last committed state, and under exactly-once the open transaction aborts,
+    /// so nothing of the failed work becomes visible.
+    pub(crate) fn abandon(&mut self) {
+        if self.transactional_id.is_some() {
+            if let Err(error) = self.producer.abort_transaction(TIMEOUT) {
+                tracing::warn!(%error, "aborting the open transaction");
+            }
+        }
+        for (_, task) in std::mem::take(&mut self.tasks) {
+            self.closed_totals.add(task.metrics());
+        }
+        self.pending.clear();
+        self.metrics.tasks.store(0, Ordering::Relaxed);
     }
 
     /// Commits and closes every task (clean shutdown).
