@@ -16,11 +16,12 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use crate::record::RawRecord;
 use crate::task::SourceCoordinates;
 
+use super::topics::TopicLimits;
+
 /// Whose fault a failed delivery is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Fault {
-    /// The record's own: it would be refused again. For the size errors this holds only for
-    /// a record too large on its own (see [`too_large_alone`]).
+    /// The record's own: it would be refused again (for the culprit, see [`is_culprit`]).
     Record,
     /// Another record of the same batch was refused; this one would be accepted if sent again.
     BatchMate,
@@ -46,13 +47,40 @@ pub(crate) fn fault(error: &KafkaError) -> Fault {
     }
 }
 
-/// Whether the broker refused a whole batch for its size: then every record of the batch
-/// reports the error, the small ones included (the broker names no culprit).
-pub(crate) fn is_size_error(error: &KafkaError) -> bool {
+/// Whether `record`, reported refused with `error` (a [`Fault::Record`] error), is the culprit
+/// and not a batch mate. The broker does not always name the culprit: a batch too large fails
+/// as a whole, and an `INVALID_TIMESTAMP` may be reported for every record of the batch. So
+/// the size and timestamp errors are checked against the topic's limits (the wall clock `now`
+/// standing in for the broker's); the others are taken as reported. A compressing producer
+/// makes the size check an overestimate, so a record just under the limit may be judged too
+/// large.
+pub(crate) fn is_culprit(
+    error: &KafkaError,
+    record: &RawRecord,
+    limits: &TopicLimits,
+    now: i64,
+) -> bool {
+    match error {
+        KafkaError::MessageProduction(
+            RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge,
+        ) => size_alone(record) > limits.max_message_bytes,
+        KafkaError::MessageProduction(RDKafkaErrorCode::InvalidTimestamp) => {
+            let earliest = now.saturating_sub(limits.timestamp_before_max_ms);
+            let latest = now.saturating_add(limits.timestamp_after_max_ms);
+            !(earliest..=latest).contains(&record.timestamp)
+        }
+        _ => true,
+    }
+}
+
+/// Whether judging `error` needs the topic's limits ([`is_culprit`]).
+pub(crate) fn needs_limits(error: &KafkaError) -> bool {
     matches!(
         error,
         KafkaError::MessageProduction(
-            RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidTimestamp
         )
     )
 }
@@ -74,13 +102,6 @@ fn size_alone(record: &RawRecord) -> usize {
         + record.key.as_ref().map_or(0, Vec::len)
         + record.value.as_ref().map_or(0, Vec::len)
         + headers
-}
-
-/// Whether `record` alone exceeds `max_message_bytes`: the test that tells the culprit of a
-/// size refusal from its batch mates. A compressing producer makes this an overestimate, so a
-/// record just under the limit may be judged too large.
-pub(crate) fn too_large_alone(record: &RawRecord, max_message_bytes: usize) -> bool {
-    size_alone(record) > max_message_bytes
 }
 
 /// Identifies an output record by its topic, key, value and timestamp: what the redo of an
@@ -170,18 +191,26 @@ mod tests {
             fault(&KafkaError::Flush(RDKafkaErrorCode::InvalidTimestamp)),
             Fault::Cluster
         );
-        assert!(is_size_error(&production(
-            RDKafkaErrorCode::MessageSizeTooLarge
-        )));
-        assert!(!is_size_error(&production(
-            RDKafkaErrorCode::InvalidTimestamp
-        )));
     }
 
     #[test]
-    fn only_a_record_too_large_on_its_own_is_the_culprit_of_a_size_refusal() {
-        assert!(too_large_alone(&record(&"x".repeat(10_000), 0), 1024));
-        assert!(!too_large_alone(&record("small", 0), 1024));
+    fn only_a_record_beyond_the_topics_limits_is_the_culprit() {
+        let limits = TopicLimits {
+            max_message_bytes: 1024,
+            timestamp_after_max_ms: 3_600_000,
+            timestamp_before_max_ms: i64::MAX,
+        };
+        let now = 1_000_000_000;
+        let too_large = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
+        let big = record(&"x".repeat(10_000), now);
+        assert!(is_culprit(&too_large, &big, &limits, now));
+        assert!(!is_culprit(&too_large, &record("small", now), &limits, now));
+        let timestamp = KafkaError::MessageProduction(RDKafkaErrorCode::InvalidTimestamp);
+        let ahead = record("v", now + 3 * 3_600_000);
+        assert!(is_culprit(&timestamp, &ahead, &limits, now));
+        assert!(!is_culprit(&timestamp, &record("v", now), &limits, now));
+        let invalid = KafkaError::MessageProduction(RDKafkaErrorCode::InvalidRecord);
+        assert!(is_culprit(&invalid, &record("v", now), &limits, now));
     }
 
     #[test]

@@ -108,9 +108,9 @@ pub(crate) struct TaskManager {
     /// Outputs refused in an aborted transaction, with the broker's reason and how many times:
     /// produced again by the redo, they go to the production handler instead (exactly-once).
     refusals: HashMap<Fingerprint, (KafkaError, u32)>,
-    /// `max.message.bytes` of output topics, read the first time a topic refuses a batch as
-    /// too large.
-    size_limits: HashMap<String, usize>,
+    /// Limits of output topics, read the first time a topic refuses a record for its size or
+    /// timestamp.
+    topic_limits: HashMap<String, topics::TopicLimits>,
     /// Origin of changelog records.
     changelog: Arc<Origin>,
     /// Origin of outputs produced outside of processing a record (initialization,
@@ -168,7 +168,7 @@ impl TaskManager {
             consecutive_aborts: 0,
             consecutive_refusal_aborts: 0,
             refusals: HashMap::new(),
-            size_limits: HashMap::new(),
+            topic_limits: HashMap::new(),
             changelog: Arc::new(Origin {
                 role: Role::Changelog,
                 source: None,
@@ -587,7 +587,7 @@ impl TaskManager {
     }
 
     /// Whose fault `refused` is: [`Fault::Record`] or [`Fault::BatchMate`]; an error when the
-    /// refusal is fatal (a refused dead letter) or the topic's size limit cannot be read.
+    /// refusal is fatal (a refused dead letter) or the topic's limits cannot be read.
     fn judge(&mut self, refused: &Refused) -> Result<Fault, StreamsError> {
         if refused.origin.role == Role::DeadLetter {
             return Err(StreamsError::DeadLetterRefused {
@@ -596,25 +596,28 @@ impl TaskManager {
             });
         }
         let fault = refusal::fault(&refused.error);
-        if fault != Fault::Record || !refusal::is_size_error(&refused.error) {
+        if fault != Fault::Record || !refusal::needs_limits(&refused.error) {
             return Ok(fault);
         }
         let topic = refused.record.topic.to_string();
-        let limit = match self.size_limits.get(&topic) {
-            Some(limit) => *limit,
+        let limits = match self.topic_limits.get(&topic) {
+            Some(limits) => *limits,
             None => {
-                let limit = topics::max_message_bytes(&self.config, &topic)?;
-                *self.size_limits.entry(topic).or_insert(limit)
+                let limits = topics::topic_limits(&self.config, &topic)?;
+                *self.topic_limits.entry(topic).or_insert(limits)
             }
         };
-        // A record that fits is a batch mate of the culprit: sent again (or redone), it goes
-        // through. If no record of the batch is too large alone, sending again repeats the
-        // failure until its bound stops the instance.
-        Ok(if refusal::too_large_alone(&refused.record, limit) {
-            Fault::Record
-        } else {
-            Fault::BatchMate
-        })
+        // A batch mate of the culprit, sent again (or redone), goes through. When no record
+        // of a batch is the culprit (a batch too large although each record fits), sending
+        // again repeats the failure until its bound stops the instance.
+        let now = wall_clock_ms();
+        Ok(
+            if refusal::is_culprit(&refused.error, &refused.record, &limits, now) {
+                Fault::Record
+            } else {
+                Fault::BatchMate
+            },
+        )
     }
 
     /// Commits every store with the offset of its last acknowledged changelog record.

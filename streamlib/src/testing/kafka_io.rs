@@ -147,6 +147,10 @@ pub fn consume_until(
             break;
         }
         match consumer.poll(Duration::from_millis(200)) {
+            // A topic created a moment ago may not be known to every broker yet.
+            Some(Err(rdkafka::error::KafkaError::MessageConsumption(
+                rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+            ))) => check = true,
             Some(message) => {
                 let message = message.expect("consume");
                 let headers = message
