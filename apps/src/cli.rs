@@ -93,7 +93,26 @@ impl StreamOptions {
     }
 }
 
-fn parse_property(text: &str) -> Result<(String, String), String> {
+/// Options of the validator's contract check (`contract::CheckConfig`).
+#[derive(Args, Clone, Debug)]
+pub struct ValidatorOptions {
+    /// How many seconds `ts_event` may be after `ts_ingest` (and `ts_ingest` after the
+    /// record's Kafka timestamp) before the event is dead-lettered as future-dated.
+    #[arg(long, env = "FUTURE_TOLERANCE_SECS", default_value_t = contract::CheckConfig::DEFAULT_FUTURE_TOLERANCE.as_secs())]
+    pub future_tolerance_secs: u64,
+}
+
+impl ValidatorOptions {
+    /// The contract check these options describe.
+    pub fn check_config(&self) -> contract::CheckConfig {
+        contract::CheckConfig {
+            future_tolerance: Duration::from_secs(self.future_tolerance_secs),
+        }
+    }
+}
+
+/// Parses a `-X name=value` librdkafka property.
+pub fn parse_property(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.trim().is_empty() => {
             Ok((name.trim().to_string(), value.trim().to_string()))

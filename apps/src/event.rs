@@ -1,11 +1,10 @@
-//! The price event of contract v1.1 (`contracts/event_crypto_price.schema.json`).
+//! The price event of contract v1.2 (`contracts/event_crypto_price.schema.json`); the ids and
+//! the version come from the `contract` crate, which also holds the check.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-/// Contract version this crate writes and accepts.
-pub const SCHEMA_VERSION: &str = "1.1";
+pub use contract::{event_id, sha256_hex, unique_key, SCHEMA_VERSION};
 
 /// Who produced an event (`source` in the contract).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,24 +130,6 @@ impl PriceEvent {
     }
 }
 
-/// `coin_id|vs_currency|ts_event`: the text whose SHA-256 is the `event_id`.
-pub fn unique_key(coin_id: &str, vs_currency: &str, ts_event: &str) -> String {
-    format!("{coin_id}|{vs_currency}|{ts_event}")
-}
-
-/// The contract's deterministic `event_id`: lowercase hex SHA-256 of the unique key.
-pub fn event_id(coin_id: &str, vs_currency: &str, ts_event: &str) -> String {
-    sha256_hex(&unique_key(coin_id, vs_currency, ts_event))
-}
-
-/// Lowercase hex SHA-256 of `text`.
-pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 /// The contract's timestamp text: UTC, millisecond fraction, `Z`.
 pub fn format_ts(ts: DateTime<Utc>) -> String {
     ts.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -169,14 +150,6 @@ pub fn parse_ts_millis(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn event_id_matches_the_contract_example() {
-        assert_eq!(
-            event_id("bitcoin", "usd", "2024-04-07T16:49:31.736Z"),
-            "963fdc654e1aa1217aa1a282c782ff8b3c605d08d6761ec2dda1394dbe7bb904"
-        );
-    }
 
     #[test]
     fn contract_example_round_trips() {

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod analytics;
+pub mod batch;
 pub mod cli;
 pub mod counters;
 pub mod dedup;

@@ -7,12 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientConfig;
 use streamlib::prelude::Topology;
 use streamlib::runtime::{ExtraMetrics, KafkaStreams};
 
@@ -21,7 +17,7 @@ use crate::cli::StreamOptions;
 use crate::counters::Counters;
 use crate::producer::metrics::ProducerMetrics;
 use crate::runner::app_config;
-use crate::topics::Topics;
+use crate::topics::{self, TopicSpec, Topics};
 use crate::{dedup, metrics, validator};
 
 /// Where the pipeline's Kafka is.
@@ -55,43 +51,22 @@ impl Cluster {
         self.mock.is_some()
     }
 
-    /// Creates the topics that do not exist yet. The mock cluster has no admin API, so there
-    /// every topic (internal ones included) is created directly.
+    /// Creates the topics of `specs` that do not exist yet ([`topics::ensure`]: an existing
+    /// one with another partition count is an error). The mock cluster has no admin API, so
+    /// there every topic (internal ones included) is created directly, without configuration.
     pub fn create_topics(
         &self,
-        names: &[String],
-        partitions: i32,
+        specs: &[TopicSpec],
         properties: &BTreeMap<String, String>,
     ) -> anyhow::Result<()> {
         if let Some(mock) = &self.mock {
-            for name in names {
-                mock.create_topic(name, partitions, 1)
-                    .with_context(|| format!("creating topic {name}"))?;
+            for spec in specs {
+                mock.create_topic(&spec.name, spec.partitions, 1)
+                    .with_context(|| format!("creating topic {}", spec.name))?;
             }
             return Ok(());
         }
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.bootstrap);
-        for (k, v) in properties {
-            config.set(k, v);
-        }
-        let admin: AdminClient<DefaultClientContext> =
-            config.create().context("creating an admin client")?;
-        let new: Vec<NewTopic<'_>> = names
-            .iter()
-            .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(-1)))
-            .collect();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        for result in runtime.block_on(admin.create_topics(&new, &options))? {
-            match result {
-                Ok(name) => tracing::info!(topic = %name, "created topic"),
-                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => anyhow::bail!("creating topic {name}: {code}"),
-            }
-        }
+        topics::ensure(&self.bootstrap, properties, specs)?;
         Ok(())
     }
 }
@@ -101,6 +76,8 @@ impl Cluster {
 pub struct AppsSettings {
     /// Shared runtime options (guarantee, state dir, client properties, topic prefix).
     pub stream: StreamOptions,
+    /// The validator's contract check (future-dated tolerance).
+    pub check: contract::CheckConfig,
     /// How long dedup remembers a key.
     pub dedup_horizon: Duration,
     /// Alert rules.
@@ -124,7 +101,10 @@ pub fn topologies(
     counters: &Counters,
 ) -> Vec<(&'static str, Topology)> {
     vec![
-        (validator::APP, validator::topology(topics, counters)),
+        (
+            validator::APP,
+            validator::topology(topics, settings.check, counters),
+        ),
         (
             "dedup",
             dedup::topology(topics, settings.dedup_horizon, counters),
@@ -138,8 +118,9 @@ pub fn topologies(
 }
 
 impl StreamApps {
-    /// Creates the platform topics (and on the mock cluster the internal ones) with
-    /// `partitions` partitions, then starts the four apps.
+    /// Creates the missing platform topics (and on the mock cluster the internal ones) with
+    /// `partitions` partitions and the settings of docs/NFR.md, then starts the four apps. An
+    /// existing platform topic with another partition count is an error.
     pub fn start(
         cluster: &Cluster,
         settings: &AppsSettings,
@@ -150,21 +131,21 @@ impl StreamApps {
         let mut options = settings.stream.clone();
         options.kafka.bootstrap_servers = Some(cluster.bootstrap.clone());
         let topologies = topologies(&topics, settings, &counters);
-        let mut names: Vec<String> = topics.all().iter().map(|t| t.to_string()).collect();
+        let mut specs = topics.specs(partitions, options.replication_factor);
         if cluster.is_embedded() {
             for (name, topology) in &topologies {
                 let app_id = options.streams_config(name).application_id;
-                names.extend(
-                    topology
-                        .internal_topics()
-                        .into_iter()
-                        .map(|t| format!("{app_id}-{}", t.name)),
-                );
+                specs.extend(topology.internal_topics().into_iter().map(|t| TopicSpec {
+                    name: format!("{app_id}-{}", t.name),
+                    partitions,
+                    replication_factor: 1,
+                    config: BTreeMap::new(),
+                }));
             }
         }
         let properties: BTreeMap<String, String> =
             options.kafka.kafka_properties.iter().cloned().collect();
-        cluster.create_topics(&names, partitions, &properties)?;
+        cluster.create_topics(&specs, &properties)?;
         let mut apps = Vec::new();
         for (name, topology) in topologies {
             let mut config = app_config(name, &options, &topics, &counters);

@@ -38,6 +38,8 @@ pub struct Dashboard {
     pub counts: BTreeMap<String, u64>,
     /// `emit: update` records read from the metrics topic.
     pub metric_updates: u64,
+    /// Earliest and latest `ts_event` of the deduplicated events read.
+    pub event_span: crate::batch::EventSpan,
 }
 
 impl Dashboard {
@@ -46,6 +48,7 @@ impl Dashboard {
         *self.counts.entry(topic.to_string()).or_default() += 1;
         if topic == topics.dedup {
             if let Ok(event) = serde_json::from_slice::<PriceEvent>(value) {
+                self.widen_span(&event.ts_event);
                 let row = self.coins.entry(event.coin_id).or_default();
                 if event.ts_event >= row.ts_event {
                     row.price = Some(event.price);
@@ -71,6 +74,17 @@ impl Dashboard {
                 self.alerts.truncate(ALERTS_SHOWN);
             }
         }
+    }
+
+    fn widen_span(&mut self, ts_event: &str) {
+        let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts_event) else {
+            return;
+        };
+        let t = t.with_timezone(&chrono::Utc);
+        self.event_span = Some(match self.event_span {
+            Some((first, last)) => (first.min(t), last.max(t)),
+            None => (t, t),
+        });
     }
 
     /// The screen, as plain text lines.

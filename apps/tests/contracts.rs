@@ -6,7 +6,11 @@
 //! - every file in `EXAMPLES/` is valid against the schema its name maps to, and its derived ids
 //!   (`event_id`, `alert_id`) are the SHA-256 of its key;
 //! - every file in `INVALID/` fails, at exactly one instance location, with the JSON Schema
-//!   keyword its file name states — so a misnamed or accidentally valid file fails this test.
+//!   keyword its file name states — so a misnamed or accidentally valid file fails this test;
+//!   a price file named after a rule beyond the schema (`contract::rule`) passes the schema and
+//!   fails the `contract` crate's check with exactly that rule;
+//! - the `contract` crate (what the validator and the lake run) accepts every price example and
+//!   rejects every invalid price file at the same place.
 //!
 //! The naming rules are documented in `contracts/README.md`; this file is their enforcement.
 
@@ -189,8 +193,47 @@ fn every_schema_compiles_as_draft_2020_12_and_follows_the_house_rules() {
     }
     assert_eq!(
         schema(PRICE)["properties"]["schema_version"]["const"],
-        "1.1"
+        contract::SCHEMA_VERSION
     );
+}
+
+#[test]
+fn archived_versions_compile_and_name_their_version() {
+    let archive = contracts_dir().join("archive");
+    let mut checked = 0;
+    for stem in SCHEMAS {
+        let dir = archive.join(stem);
+        if !dir.exists() {
+            continue;
+        }
+        for path in json_files(&dir) {
+            let version = file_stem(&path)
+                .strip_suffix(".schema")
+                .unwrap_or_else(|| panic!("{}: name it <version>.schema.json", path.display()))
+                .to_owned();
+            let s = read_json(&path);
+            assert_eq!(
+                s["properties"]["schema_version"]["const"],
+                *version.as_str()
+            );
+            let id = s["$id"].as_str().unwrap_or_default();
+            assert!(
+                id.contains(&format!("/{stem}/{version}/")),
+                "{}: $id {id}",
+                path.display()
+            );
+            jsonschema::draft202012::new(&s)
+                .unwrap_or_else(|e| panic!("{} does not compile: {e}", path.display()));
+            assert_ne!(
+                s,
+                schema(stem),
+                "{}: an archived version must differ from the current one",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "event_crypto_price 1.1 is archived");
 }
 
 /// `(pointer, schema)` of the root object schema and of each object-typed property below it.
@@ -216,6 +259,12 @@ fn every_example_is_valid_and_every_schema_has_one() {
         let errors: Vec<_> = v.iter_errors(&instance).collect();
         if !errors.is_empty() {
             failures.push(format!("{stem} ({schema_stem}):\n{}", error_list(&errors)));
+        }
+        if schema_stem == PRICE {
+            let bytes = serde_json::to_vec(&instance).expect("serializable");
+            if let Err(violation) = check_price(&bytes) {
+                failures.push(format!("{stem}: the contract check says {violation}"));
+            }
         }
         // Formats are annotations by default; the examples must also pass when they are asserted.
         let strict = jsonschema::draft202012::options()
@@ -318,6 +367,7 @@ fn expectation(rule: &str) -> Option<Expectation> {
         ("_not_millis", PATTERN),
         ("_bad_format", PATTERN),
         ("_uppercase", PATTERN),
+        ("_control_character", PATTERN),
         ("_too_short", &["minLength"]),
         ("_too_long", &["maxLength"]),
         ("_not_in_enum", &["enum"]),
@@ -344,6 +394,12 @@ fn every_invalid_file_fails_for_the_rule_its_name_states() {
             None => (PRICE, stem.as_str()),
         };
         *per_schema.entry(schema_stem).or_default() += 1;
+        if schema_stem == PRICE && contract::rule::ALL.contains(&rule) {
+            if let Some(failure) = breaks_only_the_contract_rule(&path, rule) {
+                failures.push(format!("{stem}: {failure}"));
+            }
+            continue;
+        }
         let Some(expect) = expectation(rule) else {
             failures.push(format!(
                 "{stem}: rule '{rule}' does not follow the naming grammar"
@@ -382,6 +438,16 @@ fn every_invalid_file_fails_for_the_rule_its_name_states() {
                 error_list(&errors)
             ));
         }
+        // The validator and the lake (the contract crate) reject it at the same place.
+        if schema_stem == PRICE {
+            match check_price(&fs::read(&path).expect("readable")) {
+                Err(v) if v.pointer == expect.instance_path => {}
+                other => failures.push(format!(
+                    "{stem}: the contract check gives {other:?}, expected a violation at '{}'",
+                    expect.instance_path
+                )),
+            }
+        }
     }
     assert!(
         failures.is_empty(),
@@ -397,6 +463,44 @@ fn every_invalid_file_fails_for_the_rule_its_name_states() {
             per_schema.get(stem).copied().unwrap_or(0) >= 3,
             "at least 3 invalid {stem} files"
         );
+    }
+}
+
+/// The Kafka timestamp every price file of `EXAMPLES/` and `INVALID/` is checked with: 6 ms
+/// after the examples' `ts_ingest`, as a producer's CreateTime would be (contracts/README.md).
+const RECORD_TIMESTAMP: &str = "2024-04-07T16:50:00.418Z";
+
+/// The contract crate's check of a price file's bytes, as the validator runs it.
+fn check_price(bytes: &[u8]) -> Result<contract::Checked, contract::Violation> {
+    let timestamp = DateTime::parse_from_rfc3339(RECORD_TIMESTAMP)
+        .expect("RFC 3339")
+        .timestamp_millis();
+    contract::PriceContract::new(contract::CheckConfig::default()).check(
+        None,
+        Some(bytes),
+        Some(timestamp),
+    )
+}
+
+/// `None` when the file at `path` passes the JSON Schema (or is no document at all) and the
+/// contract check rejects it for `rule`; else what is wrong.
+fn breaks_only_the_contract_rule(path: &Path, rule: &str) -> Option<String> {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    if let Ok(instance) = serde_json::from_slice::<Value>(&bytes) {
+        let price = validator(PRICE);
+        let errors: Vec<_> = price.iter_errors(&instance).collect();
+        if !errors.is_empty() {
+            return Some(format!(
+                "rule '{rule}' lies beyond the schema, but the schema already rejects it:\n{}",
+                error_list(&errors)
+            ));
+        }
+    }
+    match check_price(&bytes) {
+        Err(violation) if violation.rule == rule && violation.errors_total == 1 => None,
+        other => Some(format!(
+            "expected only the contract rule '{rule}', got {other:?}"
+        )),
     }
 }
 
@@ -472,91 +576,15 @@ fn nullable_fields_are_exactly_the_ones_each_description_lists() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// SHA-256 (FIPS 180-4). No hashing crate is a dependency of `apps`; this is ~30 lines and is
-/// checked against the standard test vectors below.
+/// Lowercase hex SHA-256, from the `sha2` crate: independent of the `contract` crate's ids.
 fn sha256_hex(data: &[u8]) -> String {
-    const K: [u32; 64] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-        0xc67178f2,
-    ];
-    let mut state: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-        0x5be0cd19,
-    ];
-    let mut message = data.to_vec();
-    let bit_len = (data.len() as u64).wrapping_mul(8);
-    message.push(0x80);
-    while message.len() % 64 != 56 {
-        message.push(0);
-    }
-    message.extend_from_slice(&bit_len.to_be_bytes());
-    for block in message.chunks_exact(64) {
-        let mut w = [0u32; 64];
-        for (word, bytes) in w.iter_mut().zip(block.chunks_exact(4)) {
-            *word = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16]
-                .wrapping_add(s0)
-                .wrapping_add(w[i - 7])
-                .wrapping_add(s1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = state;
-        for (k, wi) in K.iter().zip(w.iter()) {
-            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-            let ch = (e & f) ^ (!e & g);
-            let t1 = h
-                .wrapping_add(s1)
-                .wrapping_add(ch)
-                .wrapping_add(*k)
-                .wrapping_add(*wi);
-            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-            let maj = (a & b) ^ (a & c) ^ (b & c);
-            h = g;
-            g = f;
-            f = e;
-            e = d.wrapping_add(t1);
-            d = c;
-            c = b;
-            b = a;
-            a = t1.wrapping_add(s0.wrapping_add(maj));
-        }
-        for (s, x) in state.iter_mut().zip([a, b, c, d, e, f, g, h]) {
-            *s = s.wrapping_add(x);
-        }
-    }
-    let mut hex = String::with_capacity(64);
-    for word in state {
-        write!(hex, "{word:08x}").expect("writing to a String cannot fail");
-    }
-    hex
-}
-
-#[test]
-fn sha256_matches_the_standard_test_vectors() {
-    assert_eq!(
-        sha256_hex(b""),
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-    );
-    assert_eq!(
-        sha256_hex(b"abc"),
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    );
-    // Two blocks (56 bytes: the padding does not fit in the first).
-    assert_eq!(
-        sha256_hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
-    );
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data)
+        .iter()
+        .fold(String::new(), |mut hex, byte| {
+            write!(hex, "{byte:02x}").expect("writing to a String cannot fail");
+            hex
+        })
 }
 
 fn text<'a>(instance: &'a Value, field: &str) -> &'a str {
@@ -615,7 +643,9 @@ fn event_ids_and_alert_ids_are_the_sha256_of_their_keys() {
         if stem.contains("__") || stem.starts_with("event_id_") {
             continue;
         }
-        let e = read_json(&path);
+        let Ok(e) = serde_json::from_slice::<Value>(&fs::read(&path).expect("readable")) else {
+            continue; // no document (tombstone)
+        };
         let key_is_text = ["coin_id", "vs_currency", "ts_event"]
             .iter()
             .all(|f| e[*f].is_string());

@@ -124,6 +124,56 @@ fn wait_for_committed(bootstrap: &str, group: &str, topic: &str, offsets: &BTree
     }
 }
 
+/// Exactly-once apps on `bootstrap` with the platform topics under `prefix`.
+fn settings(bootstrap: &str, prefix: &str, dir: &std::path::Path) -> AppsSettings {
+    AppsSettings {
+        stream: StreamOptions {
+            kafka: KafkaOptions {
+                bootstrap_servers: Some(bootstrap.to_string()),
+                kafka_properties: Vec::new(),
+                config: None,
+            },
+            application_id: None,
+            processing_guarantee: ProcessingGuarantee::ExactlyOnceV2,
+            commit_interval_ms: Some(100),
+            state_dir: dir.join("state"),
+            metrics_addr: None,
+            instance_id: None,
+            replication_factor: -1,
+            topic_prefix: prefix.to_string(),
+        },
+        check: contract::CheckConfig::default(),
+        dedup_horizon: Duration::from_secs(7 * 86_400),
+        rules: RulesConfig::default(),
+        producer_metrics: None,
+    }
+}
+
+/// Replays `file` (JSON lines of `/coins/markets` responses) into `topics.raw` as fast as it
+/// can; returns how many events it produced.
+fn replay(bootstrap: &str, topics: &Topics, file: std::path::PathBuf) -> u64 {
+    let sink = KafkaSink::new(bootstrap, &topics.raw, &BTreeMap::new()).unwrap();
+    let config = ProducerConfig::new(Mode::Replay(ReplayConfig {
+        path: file,
+        format: None,
+        speedup: 0.0,
+        max_batches: None,
+    }));
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let (_keep, shutdown) = tokio::sync::watch::channel(false);
+        let stats = apps::producer::run(
+            config,
+            &sink,
+            Arc::new(ProducerMetrics::default()),
+            shutdown,
+        )
+        .await
+        .unwrap();
+        sink.flush().await.unwrap();
+        stats.produced
+    })
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
@@ -134,26 +184,7 @@ fn a_recorded_file_flows_through_every_app_with_exact_results() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("{}.", unique_topic("e2e"));
     let topics = Topics::prefixed(&prefix);
-    let settings = AppsSettings {
-        stream: StreamOptions {
-            kafka: KafkaOptions {
-                bootstrap_servers: Some(bootstrap.clone()),
-                kafka_properties: Vec::new(),
-                config: None,
-            },
-            application_id: None,
-            processing_guarantee: ProcessingGuarantee::ExactlyOnceV2,
-            commit_interval_ms: Some(100),
-            state_dir: dir.path().join("state"),
-            metrics_addr: None,
-            instance_id: None,
-            replication_factor: -1,
-            topic_prefix: prefix.clone(),
-        },
-        dedup_horizon: Duration::from_secs(7 * 86_400),
-        rules: RulesConfig::default(),
-        producer_metrics: None,
-    };
+    let settings = settings(&bootstrap, &prefix, dir.path());
     let cluster = Cluster::connect_or_embed(Some(&bootstrap)).unwrap();
     let apps = StreamApps::start(&cluster, &settings, 3).unwrap();
 
@@ -168,27 +199,11 @@ fn a_recorded_file_flows_through_every_app_with_exact_results() {
         ],
     );
     let (file, shift) = shifted_recording(dir.path());
-    let sink = KafkaSink::new(&bootstrap, &topics.raw, &BTreeMap::new()).unwrap();
-    let config = ProducerConfig::new(Mode::Replay(ReplayConfig {
-        path: file,
-        format: None,
-        speedup: 0.0,
-        max_batches: None,
-    }));
-    let stats = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let (_keep, shutdown) = tokio::sync::watch::channel(false);
-        let stats = apps::producer::run(
-            config,
-            &sink,
-            Arc::new(ProducerMetrics::default()),
-            shutdown,
-        )
-        .await
-        .unwrap();
-        sink.flush().await.unwrap();
-        stats
-    });
-    assert_eq!(stats.produced, 61 * 3, "61 responses of 3 coins");
+    assert_eq!(
+        replay(&bootstrap, &topics, file),
+        61 * 3,
+        "61 responses of 3 coins"
+    );
 
     // Valid/DLQ split: 183 events, one with a null price; plus the two broken records.
     let valid = consume_until(&bootstrap, &topics.valid, "read_committed", WAIT, |got| {
@@ -313,5 +328,98 @@ fn a_recorded_file_flows_through_every_app_with_exact_results() {
         "{alerts:?}"
     );
     assert_eq!(apps.counters.get("dedup_duplicates_total", &[]), 3);
+    apps.close().unwrap();
+}
+
+/// Issue 10: one CoinGecko item 3 h ahead of its poll used to pass the validator and stop dedup
+/// (the broker refuses a record stamped more than an hour ahead). Now the validator
+/// dead-letters it with its rule, and every event behind it, in the same partition, flows.
+#[test]
+fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
+    let bootstrap = kafka_bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}.", unique_topic("future"));
+    let topics = Topics::prefixed(&prefix);
+    let apps = StreamApps::start(
+        &Cluster::connect_or_embed(Some(&bootstrap)).unwrap(),
+        &settings(&bootstrap, &prefix, dir.path()),
+        3,
+    )
+    .unwrap();
+
+    // Three polls of three coins, five minutes apart and ending now; in the second, bitcoin's
+    // last_updated is 3 h ahead.
+    let template: Vec<Value> = serde_json::from_str(RECORDING.lines().next().unwrap()).unwrap();
+    let now = Utc::now();
+    let mut lines = String::new();
+    for poll in 0..3 {
+        let at = now - Span::minutes(10 - 5 * poll);
+        let mut items = template.clone();
+        for item in &mut items {
+            let skew = if poll == 1 && item["id"] == "bitcoin" {
+                Span::hours(3)
+            } else {
+                Span::zero()
+            };
+            item["last_updated"] = apps::event::format_ts(at + skew).into();
+        }
+        lines.push_str(&Value::from(items).to_string());
+        lines.push('\n');
+    }
+    let file = dir.path().join("skewed.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    assert_eq!(replay(&bootstrap, &topics, file), 9);
+
+    let dlq = consume_until(&bootstrap, &topics.dlq, "read_committed", WAIT, |got| {
+        !got.is_empty()
+    });
+    let envelope: Value = serde_json::from_slice(dlq[0].value.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (
+            &envelope["reason"]["keyword"],
+            &envelope["reason"]["instance_path"],
+            &envelope["source"]["key"]
+        ),
+        (
+            &Value::from("ts_event_after_ts_ingest"),
+            &Value::from("/ts_event"),
+            &Value::from("bitcoin")
+        ),
+        "{envelope}"
+    );
+    // The other eight, the third bitcoin poll (behind the refused one) included, reach dedup
+    // and metrics.
+    let dedup = consume_until(&bootstrap, &topics.dedup, "read_committed", WAIT, |got| {
+        got.len() >= 8
+    });
+    let bitcoin = dedup.iter().filter(|c| c.key == b"bitcoin").count();
+    assert_eq!((dedup.len(), bitcoin), (8, 2));
+    let metrics = consume_until(&bootstrap, &topics.metrics, "read_committed", WAIT, |got| {
+        values::<MetricsEvent>(got)
+            .iter()
+            .filter(|m| m.emit == Emit::Update)
+            .count()
+            >= 4 * 8
+    });
+    let updates = values::<MetricsEvent>(&metrics)
+        .into_iter()
+        .filter(|m| m.emit == Emit::Update)
+        .count();
+    assert_eq!(updates, 4 * 8);
+    assert_eq!(apps.stopped(), None, "every app still runs");
+    assert_eq!(
+        apps.counters.get(
+            "validator_dead_lettered_total",
+            &[("keyword", "ts_event_after_ts_ingest")]
+        ),
+        1
+    );
+    assert_eq!(
+        (
+            apps.counters.total("validator_dead_lettered_total"),
+            apps.counters.get("validator_valid_total", &[])
+        ),
+        (1, 8)
+    );
     apps.close().unwrap();
 }

@@ -1,15 +1,19 @@
 //! The README's main command: `pipeline` with no broker runs everything on the in-process
 //! mock cluster. A bounded synthetic run must reach the view: every coin with a price, and
 //! the producer's count — also when run again with the same state folder (the new in-process
-//! cluster is empty, so state of the earlier run must not leak into it).
+//! cluster is empty, so state of the earlier run must not leak into it). Both runs write the
+//! same lake folder: Bronze keeps every record of both, Silver every distinct event once, and
+//! Gold is built from it.
 
 use std::process::Command;
 
 #[test]
 fn the_pipeline_runs_end_to_end_on_the_in_process_cluster_twice() {
     let state = tempfile::tempdir().unwrap();
-    for _ in 0..2 {
-        run_bounded(state.path());
+    let lake_dir = tempfile::tempdir().unwrap();
+    for run in 1..=2 {
+        run_bounded(state.path(), lake_dir.path());
+        check_lake(lake_dir.path(), run);
     }
     let left: Vec<_> = std::fs::read_dir(state.path())
         .unwrap()
@@ -18,7 +22,46 @@ fn the_pipeline_runs_end_to_end_on_the_in_process_cluster_twice() {
     assert!(left.is_empty(), "embedded state is removed: {left:?}");
 }
 
-fn run_bounded(state: &std::path::Path) {
+/// Bronze holds the 200 raw events of each run so far; Silver and the Gold candles have rows.
+fn check_lake(dir: &std::path::Path, runs: usize) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lake = lake::storage::Lake::parse(dir.to_str().unwrap()).unwrap();
+    let rows = |table: &str, order_by: &[&str]| {
+        runtime
+            .block_on(lake::job::query::table_rows(&lake, table, order_by))
+            .unwrap()
+    };
+    let bronze = rows(
+        lake::silver::BRONZE_PRICES,
+        &["topic", "partition", "offset"],
+    );
+    assert_eq!(
+        bronze.len(),
+        200 * runs,
+        "bronze/prices_raw after run {runs}"
+    );
+    let silver = rows("silver/prices", &["event_id"]);
+    let distinct: std::collections::BTreeSet<String> = silver
+        .iter()
+        .map(|row| row["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        distinct.len(),
+        silver.len(),
+        "silver/prices has each event once"
+    );
+    assert!(
+        silver.len() >= 200,
+        "silver/prices holds this run's events: {}",
+        silver.len()
+    );
+    assert!(
+        !rows("gold/candles_1h", &["coin_id", "bucket_start"]).is_empty(),
+        "gold/candles_1h has rows"
+    );
+}
+
+fn run_bounded(state: &std::path::Path, lake: &std::path::Path) {
     let output = Command::new(env!("CARGO_BIN_EXE_pipeline"))
         .args([
             "--no-view",
@@ -30,6 +73,8 @@ fn run_bounded(state: &std::path::Path) {
         ])
         .args(["--speedup", "0", "--state-dir"])
         .arg(state)
+        .arg("--lake")
+        .arg(lake)
         .env_remove("KAFKA_BOOTSTRAP")
         .env_remove("APP_CONFIG")
         .output()

@@ -65,7 +65,11 @@ fn pipe_event(driver: &mut TopologyTestDriver, topic: &str, event: &PriceEvent) 
 fn the_validator_passes_valid_bytes_unchanged_and_dead_letters_the_rest_with_the_reason() {
     let topics = Topics::default();
     let counters = Counters::default();
-    let mut d = driver(validator::topology(&topics, &counters));
+    let mut d = driver(validator::topology(
+        &topics,
+        contract::CheckConfig::default(),
+        &counters,
+    ));
     let valid = serde_json::to_vec(&event("bitcoin", 70_000.0, BASE)).unwrap();
     let mut wrong_version: Value = serde_json::from_slice(&valid).unwrap();
     wrong_version["schema_version"] = "2.0".into();
@@ -75,10 +79,21 @@ fn the_validator_passes_valid_bytes_unchanged_and_dead_letters_the_rest_with_the
     wrong_type["price"] = "abc".into();
     let mut negative: Value = serde_json::from_slice(&valid).unwrap();
     negative["price"] = (-1.0).into();
+    let mut foreign_id: Value = serde_json::from_slice(&valid).unwrap();
+    foreign_id["event_id"] =
+        apps::event::event_id("bitcoin", "eur", &event("bitcoin", 1.0, BASE).ts_event).into();
+    let mut nul_symbol: Value = serde_json::from_slice(&valid).unwrap();
+    nul_symbol["symbol"] = "bt\u{0}c".into();
+    // 3 h ahead of its own ingest time (a CoinGecko clock skew).
+    let mut future = event("bitcoin", 70_000.0, BASE + 3 * 3_600_000);
+    future.ts_ingest = apps::event::format_millis(BASE);
+    let mut ancient = event("bitcoin", 70_000.0, BASE);
+    ancient.ts_event = "2008-12-31T00:00:00.000Z".into();
+    ancient.event_id = apps::event::event_id("bitcoin", "usd", &ancient.ts_event);
     let cases: Vec<(Vec<u8>, &str, &str)> = vec![
         (b"{not json".to_vec(), "json_syntax", ""),
         (vec![0xff, 0xfe, 0x00], "utf8", ""),
-        (Vec::new(), "json_syntax", ""),
+        (Vec::new(), "tombstone", ""),
         (
             serde_json::to_vec(&wrong_version).unwrap(),
             "const",
@@ -90,6 +105,26 @@ fn the_validator_passes_valid_bytes_unchanged_and_dead_letters_the_rest_with_the
             serde_json::to_vec(&negative).unwrap(),
             "exclusiveMinimum",
             "/price",
+        ),
+        (
+            serde_json::to_vec(&foreign_id).unwrap(),
+            "event_id_mismatch",
+            "/event_id",
+        ),
+        (
+            serde_json::to_vec(&nul_symbol).unwrap(),
+            "pattern",
+            "/symbol",
+        ),
+        (
+            serde_json::to_vec(&future).unwrap(),
+            "ts_event_after_ts_ingest",
+            "/ts_event",
+        ),
+        (
+            serde_json::to_vec(&ancient).unwrap(),
+            "ts_event_too_old",
+            "/ts_event",
         ),
     ];
     for bytes in std::iter::once(&valid).chain(cases.iter().map(|(bytes, _, _)| bytes)) {
@@ -133,6 +168,52 @@ fn the_validator_passes_valid_bytes_unchanged_and_dead_letters_the_rest_with_the
         cases.len() as u64
     );
     assert_eq!(counters.get("validator_valid_total", &[]), 1);
+}
+
+#[test]
+fn the_validator_rekeys_valid_events_by_coin_id_and_dead_letters_tombstones() {
+    let topics = Topics::default();
+    let counters = Counters::default();
+    let mut d = driver(validator::topology(
+        &topics,
+        contract::CheckConfig::default(),
+        &counters,
+    ));
+    let valid = serde_json::to_vec(&event("solana", 150.0, BASE)).unwrap();
+    for key in [None, Some(b"bitcoin".to_vec()), Some(b"solana".to_vec())] {
+        d.pipe_raw(&topics.raw, key, Some(valid.clone()), BASE)
+            .unwrap();
+    }
+    d.pipe_raw(&topics.raw, Some(b"solana".to_vec()), None, BASE)
+        .unwrap();
+    let passed = d.read_raw(&topics.valid);
+    assert_eq!(passed.len(), 3);
+    for record in &passed {
+        assert_eq!(record.key.as_deref(), Some(&b"solana"[..]));
+        assert_eq!(record.value.as_deref(), Some(&valid[..]), "bytes unchanged");
+    }
+    let rekeyed = |reason| counters.get("validator_rekeyed_total", &[("reason", reason)]);
+    assert_eq!((rekeyed("missing_key"), rekeyed("key_not_coin_id")), (1, 1));
+    let dead = d.read_raw(&topics.dlq);
+    assert_eq!(dead.len(), 1);
+    let envelope: Value = serde_json::from_slice(dead[0].value.as_deref().unwrap()).unwrap();
+    assert_valid(&schema("dead_letter"), &envelope);
+    assert_eq!(
+        (
+            &envelope["error_kind"],
+            &envelope["reason"]["keyword"],
+            &envelope["original"]["size_bytes"]
+        ),
+        (
+            &Value::from("deserialization"),
+            &Value::from("tombstone"),
+            &Value::from(0)
+        )
+    );
+    assert_eq!(
+        counters.get("validator_dead_lettered_total", &[("keyword", "tombstone")]),
+        1
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! `SYSTEM_TEST_KILLS` (default 10) and `SYSTEM_TEST_RECORDS` (default 20000) size the run;
 //! `SYSTEM_TEST_GUARANTEES` (default `exactly_once_v2,at_least_once`) picks the guarantees.
 //! Then the exactly-once run repeats on a three-broker cluster of its own (started with
-//! `scripts/kafka`, ports 19092-19094) while broker 2 is stopped and restarted;
+//! `scripts/kafka`, on free ports the script picks) while broker 2 is stopped and restarted;
 //! `SYSTEM_TEST_THREE_BROKERS=0` leaves that part out (local runs only).
 
 use std::collections::BTreeMap;
@@ -227,7 +227,7 @@ fn assert_no_open_transactions(bootstrap: &str, topic: &str) {
     }
 }
 
-/// A three-node cluster of its own (ports 19092-19094), for the broker-failure run.
+/// A three-node cluster of its own (on free ports `scripts/kafka` picks), for the broker-failure run.
 struct Cluster {
     run_dir: tempfile::TempDir,
 }
@@ -255,7 +255,7 @@ impl Cluster {
         let cluster = Self {
             run_dir: tempfile::tempdir().expect("cluster dir"),
         };
-        let out = cluster.script(&["start", "--brokers", "3", "--port", "19092"]);
+        let out = cluster.script(&["start", "--brokers", "3"]);
         let bootstrap = out
             .lines()
             .last()

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use apps::alerts::RulesConfig;
-use apps::cli::{self, StreamOptions};
+use apps::batch::{BatchSettings, EmbeddedBatch, EventSpan};
+use apps::cli::{self, StreamOptions, ValidatorOptions};
 use apps::pipeline::{AppsSettings, Cluster, StreamApps};
 use apps::producer::args::{ModeName, SourceArgs, SourceDefaults};
 use apps::producer::metrics::ProducerMetrics;
@@ -36,6 +37,9 @@ struct Args {
     /// Where events come from.
     #[command(flatten)]
     source: SourceArgs,
+    /// The validator's contract check.
+    #[command(flatten)]
+    validator: ValidatorOptions,
     /// Partitions of the platform topics the pipeline creates.
     #[arg(long, env = "PARTITIONS", default_value_t = 3)]
     partitions: i32,
@@ -48,6 +52,20 @@ struct Args {
     /// Stop after this many seconds (default: until Ctrl-C).
     #[arg(long, env = "DURATION_SECS")]
     duration_secs: Option<u64>,
+    /// Root of the lake the pipeline writes Bronze, Silver and Gold Delta tables to: a folder or
+    /// s3://bucket/prefix (AWS_* settings).
+    #[arg(long, env = "LAKE_URL", default_value = "lake")]
+    lake: String,
+    /// Run without the lake (no Bronze sink, no Silver/Gold jobs).
+    #[arg(long, env = "NO_LAKE")]
+    no_lake: bool,
+    /// Seconds between two in-process Silver/Gold runs over the data seen so far.
+    #[arg(long, env = "BATCH_EVERY_SECS", default_value_t = 10)]
+    batch_every_secs: u64,
+    /// PostgreSQL warehouse loaded after each Gold run (postgres://…; or the PG* environment with
+    /// WAREHOUSE_URL unset means no warehouse). The password is never logged.
+    #[arg(long, env = "WAREHOUSE_URL", hide_env_values = true)]
+    warehouse_url: Option<String>,
     /// Print log lines instead of the refreshing view.
     #[arg(long, env = "NO_VIEW")]
     no_view: bool,
@@ -97,6 +115,7 @@ fn main() -> anyhow::Result<()> {
     }
     let settings = AppsSettings {
         stream,
+        check: args.validator.check_config(),
         dedup_horizon: Duration::from_secs(args.dedup_horizon_hours * 3600),
         rules,
         producer_metrics: Some(producer_metrics.clone()),
@@ -106,6 +125,31 @@ fn main() -> anyhow::Result<()> {
     // `true` stops everything: sent by SIGINT/SIGTERM or when the view loop ends.
     let stop = Arc::new(watch::channel(false).0);
     stop_on_signals(stop.clone())?;
+    let (span_tx, span_rx) = watch::channel(EventSpan::None);
+    let batch = if args.no_lake {
+        None
+    } else {
+        // Offsets of an in-process cluster start at 0 on every run: a sink id of its own keeps
+        // this run's positions apart from an earlier run's in the same tables.
+        let sink_id = if cluster.is_embedded() {
+            format!("pipeline-{}", std::process::id())
+        } else {
+            "pipeline-lake-sink".to_string()
+        };
+        let settings = BatchSettings {
+            lake: args.lake.clone(),
+            warehouse_url: args.warehouse_url.clone(),
+            every: Duration::from_secs(args.batch_every_secs.max(1)),
+            sink_id,
+        };
+        Some(EmbeddedBatch::start(
+            &cluster.bootstrap,
+            &topics,
+            &settings,
+            stop.subscribe(),
+            span_rx,
+        )?)
+    };
     let produced = Arc::new(OnceLock::new());
     let producer = spawn_producer(
         &args,
@@ -119,11 +163,12 @@ fn main() -> anyhow::Result<()> {
         &cluster,
         &topics,
         &apps,
-        &stop,
+        (&stop, &span_tx),
         &produced,
-        log_file.as_deref(),
+        (log_file.as_deref(), batch.as_ref()),
     );
     stop.send_replace(true);
+    let batch = batch.map(|batch| batch.finish(*span_tx.borrow()));
     let produced = producer
         .join()
         .map_err(|_| anyhow::anyhow!("the producer panicked"))?;
@@ -137,7 +182,26 @@ fn main() -> anyhow::Result<()> {
         Ok(n) => println!("pipeline stopped; the producer produced {n} events"),
         Err(error) => println!("pipeline stopped; the producer failed: {error:#}"),
     }
-    result.and(closed).and(produced.map(|_| ()))
+    let batch = match batch {
+        Some(Ok(status)) => {
+            println!(
+                "lake {}: {} Silver/Gold runs; silver/prices {} rows, Gold {} rows{}",
+                args.lake,
+                status.runs,
+                status.silver_rows,
+                status.gold_rows,
+                if status.loaded {
+                    "; warehouse loaded"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+        Some(Err(error)) => Err(error),
+        None => Ok(()),
+    };
+    result.and(closed).and(produced.map(|_| ())).and(batch)
 }
 
 /// Logs go to `<state dir>/pipeline.log` while the view owns the terminal.
@@ -215,9 +279,9 @@ fn watch(
     cluster: &Cluster,
     topics: &Topics,
     apps: &StreamApps,
-    stop: &watch::Sender<bool>,
+    (stop, span): (&watch::Sender<bool>, &watch::Sender<EventSpan>),
     produced: &OnceLock<u64>,
-    log_file: Option<&std::path::Path>,
+    (log_file, batch): (Option<&std::path::Path>, Option<&EmbeddedBatch>),
 ) -> anyhow::Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &cluster.bootstrap)
@@ -256,6 +320,11 @@ fn watch(
             Some(Err(error)) => tracing::warn!(%error, "view consumer"),
             None => {}
         }
+        span.send_if_modified(|span| {
+            let changed = *span != dashboard.event_span;
+            *span = dashboard.event_span;
+            changed
+        });
         if !args.no_view && last_draw.elapsed() >= Duration::from_secs(1) {
             let mut screen = format!(
                 "\x1b[2J\x1b[Hcrypto pipeline — {} — Ctrl-C to stop\n\n",
@@ -274,6 +343,9 @@ fn watch(
             ));
             if let Some(log) = log_file {
                 screen.push_str(&format!(" · log {}", log.display()));
+            }
+            if let Some(batch) = batch {
+                screen.push_str(&format!("\n{}", batch.status_line()));
             }
             println!("{screen}");
             std::io::stdout().flush()?;

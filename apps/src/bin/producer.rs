@@ -1,5 +1,5 @@
 //! `producer`: CoinGecko `/coins/markets` (live), a recording (replay) or a seeded random walk
-//! (synthetic) → contract v1.1 events on `crypto.prices.raw`. See docs/PRODUCER.md.
+//! (synthetic) → contract v1.2 events on `crypto.prices.raw`. See docs/PRODUCER.md.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,7 +16,7 @@ use clap::Parser;
 use tokio::signal::unix::{signal as unix_signal, SignalKind};
 use tokio::sync::watch;
 
-/// Produces crypto price events (contract v1.1) to Kafka, keyed by coin_id.
+/// Produces crypto price events (contract v1.2) to Kafka, keyed by coin_id.
 ///
 /// The CoinGecko API key is read from the COINGECKO_API_KEY environment variable only; it is
 /// sent as a header and never logged.

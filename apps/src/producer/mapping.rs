@@ -1,4 +1,4 @@
-//! One CoinGecko `/coins/markets` item → one contract v1.1 record (docs/DATA_SCOPE.md,
+//! One CoinGecko `/coins/markets` item → one contract v1.2 record (docs/DATA_SCOPE.md,
 //! "From a CoinGecko item to an event").
 //!
 //! Lenient where CoinGecko is known to vary: `null` anywhere a field is nullable, numbers in
@@ -56,7 +56,7 @@ pub struct MappedItem {
     pub coin_id: String,
     /// The record value, every contract field present, in contract order.
     pub record: Value,
-    /// What keeps the record from being a valid v1.1 event; empty for a complete event.
+    /// What keeps the record from being a valid v1.2 event; empty for a complete event.
     pub defects: Vec<Defect>,
 }
 

@@ -1,4 +1,4 @@
-//! The producer app (issue 5, item 1): CoinGecko `/coins/markets` → contract v1.1 events on
+//! The producer app (issue 5, item 1): CoinGecko `/coins/markets` → contract v1.2 events on
 //! `crypto.prices.raw`, keyed by `coin_id`. Three modes share one sink and one set of metrics:
 //!
 //! - [`Mode::Live`]: polls on wall-clock boundaries ([`schedule`]), one request per tick with a
