@@ -13,7 +13,7 @@ use rdkafka::producer::{DeliveryResult, ProducerContext};
 use crate::record::RawRecord;
 use crate::task::SourceCoordinates;
 
-use super::refusal::{fault, Fault};
+use super::refusal::is_refusal;
 use super::task_manager::to_raw;
 
 /// What a produced record is; travels with it to its delivery report.
@@ -22,6 +22,15 @@ pub(crate) struct Origin {
     pub(crate) role: Role,
     /// The input being processed when the record was produced, when there was one.
     pub(crate) source: Option<SourceCoordinates>,
+}
+
+/// What travels with one produced record to its delivery report.
+#[derive(Debug)]
+pub(crate) struct Sent {
+    pub(crate) origin: Arc<Origin>,
+    /// The record's timestamp: librdkafka reports none for a failed delivery, and a record
+    /// sent again must keep it.
+    pub(crate) timestamp: i64,
 }
 
 /// The part a produced record plays.
@@ -35,7 +44,8 @@ pub(crate) enum Role {
     DeadLetter,
 }
 
-/// A record the broker did not take, for a reason that may be its own or a batch mate's.
+/// A record the broker did not take, for a reason that may be its own or a batch mate's
+/// ([`super::refusal`]).
 pub(crate) struct Refused {
     pub(crate) error: KafkaError,
     pub(crate) record: RawRecord,
@@ -86,9 +96,9 @@ impl DeliveryTracker {
 impl ClientContext for DeliveryTracker {}
 
 impl ProducerContext for DeliveryTracker {
-    type DeliveryOpaque = Arc<Origin>;
+    type DeliveryOpaque = Box<Sent>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, origin: Arc<Origin>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Box<Sent>) {
         match result {
             Ok(message) => {
                 let mut acked = self
@@ -108,12 +118,13 @@ impl ProducerContext for DeliveryTracker {
                     .failures
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let the_records_own = fault(error) != Fault::Cluster;
-                if the_records_own && origin.role != Role::Changelog {
+                if is_refusal(error) && sent.origin.role != Role::Changelog {
+                    let mut record = to_raw(message);
+                    record.timestamp = sent.timestamp;
                     failures.refused.push(Refused {
                         error: error.clone(),
-                        record: to_raw(message),
-                        origin,
+                        record,
+                        origin: sent.origin,
                     });
                 } else {
                     failures.other.get_or_insert_with(|| error.clone());

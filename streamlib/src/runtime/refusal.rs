@@ -7,6 +7,12 @@
 //! cluster's, so it goes to the production handler under both guarantees. Every other
 //! delivery failure (timeouts, a lost coordinator, fencing) keeps the abort-and-retry or stop
 //! behaviour of the task manager.
+//!
+//! The broker judges a batch, not a record: a batch too large fails as a whole, and an
+//! `INVALID_TIMESTAMP` is reported for every record of the batch that holds one bad
+//! timestamp. So a refusal in a batch only makes its records suspects; the task manager sends
+//! them again one record per request ("isolation"), and only a record refused alone is the
+//! culprit.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -16,92 +22,25 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use crate::record::RawRecord;
 use crate::task::SourceCoordinates;
 
-use super::topics::TopicLimits;
-
-/// Whose fault a failed delivery is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fault {
-    /// The record's own: it would be refused again (for the culprit, see [`is_culprit`]).
-    Record,
-    /// Another record of the same batch was refused; this one would be accepted if sent again.
-    BatchMate,
-    /// The cluster's or the client's: retry (exactly-once) or stop.
-    Cluster,
-}
-
-/// Classifies a delivery (or send) error.
-pub(crate) fn fault(error: &KafkaError) -> Fault {
+/// Whether `error` (from a delivery report or `send`) is a refusal of the record, or of a
+/// record of its batch, for what it holds: sent alone, a refused record is refused again,
+/// while its innocent batch mates go through. Every other error is the cluster's or the
+/// client's: retry (exactly-once) or stop.
+pub(crate) fn is_refusal(error: &KafkaError) -> bool {
     let KafkaError::MessageProduction(code) = error else {
-        return Fault::Cluster;
+        return false;
     };
-    match code {
+    matches!(
+        code,
         // MESSAGE_TOO_LARGE is also librdkafka's local MSG_SIZE_TOO_LARGE (same code).
         RDKafkaErrorCode::InvalidTimestamp
-        | RDKafkaErrorCode::MessageSizeTooLarge
-        | RDKafkaErrorCode::MessageBatchTooLarge
-        | RDKafkaErrorCode::InvalidRecord
-        | RDKafkaErrorCode::InvalidMessage
-        | RDKafkaErrorCode::InvalidMessageSize => Fault::Record,
-        RDKafkaErrorCode::InvalidDifferentRecord => Fault::BatchMate,
-        _ => Fault::Cluster,
-    }
-}
-
-/// Whether `record`, reported refused with `error` (a [`Fault::Record`] error), is the culprit
-/// and not a batch mate. The broker does not always name the culprit: a batch too large fails
-/// as a whole, and an `INVALID_TIMESTAMP` may be reported for every record of the batch. So
-/// the size and timestamp errors are checked against the topic's limits (the wall clock `now`
-/// standing in for the broker's); the others are taken as reported. A compressing producer
-/// makes the size check an overestimate, so a record just under the limit may be judged too
-/// large.
-pub(crate) fn is_culprit(
-    error: &KafkaError,
-    record: &RawRecord,
-    limits: &TopicLimits,
-    now: i64,
-) -> bool {
-    match error {
-        KafkaError::MessageProduction(
-            RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge,
-        ) => size_alone(record) > limits.max_message_bytes,
-        KafkaError::MessageProduction(RDKafkaErrorCode::InvalidTimestamp) => {
-            let earliest = now.saturating_sub(limits.timestamp_before_max_ms);
-            let latest = now.saturating_add(limits.timestamp_after_max_ms);
-            !(earliest..=latest).contains(&record.timestamp)
-        }
-        _ => true,
-    }
-}
-
-/// Whether judging `error` needs the topic's limits ([`is_culprit`]).
-pub(crate) fn needs_limits(error: &KafkaError) -> bool {
-    matches!(
-        error,
-        KafkaError::MessageProduction(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::MessageBatchTooLarge
-                | RDKafkaErrorCode::InvalidTimestamp
-        )
+            | RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::MessageBatchTooLarge
+            | RDKafkaErrorCode::InvalidRecord
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::InvalidDifferentRecord
     )
-}
-
-/// Bytes a batch of `record` alone takes on the wire, uncompressed, at most: the v2 batch
-/// header (61 bytes), the record's varint fields at their widest, and its key, value and
-/// headers.
-fn size_alone(record: &RawRecord) -> usize {
-    const BATCH_HEADER: usize = 61;
-    const RECORD_FIELDS: usize = 1 + 10 + 5 + 5 + 5 + 5 + 5;
-    const HEADER_FIELDS: usize = 10;
-    let headers: usize = record
-        .headers
-        .iter()
-        .map(|(k, v)| HEADER_FIELDS + k.len() + v.len())
-        .sum();
-    BATCH_HEADER
-        + RECORD_FIELDS
-        + record.key.as_ref().map_or(0, Vec::len)
-        + record.value.as_ref().map_or(0, Vec::len)
-        + headers
 }
 
 /// Identifies an output record by its topic, key, value and timestamp: what the redo of an
@@ -165,52 +104,18 @@ mod tests {
     }
 
     #[test]
-    fn the_record_is_at_fault_only_for_errors_about_itself() {
+    fn only_errors_about_what_a_record_holds_are_refusals() {
         let production = KafkaError::MessageProduction;
-        assert_eq!(
-            fault(&production(RDKafkaErrorCode::InvalidTimestamp)),
-            Fault::Record
-        );
-        assert_eq!(
-            fault(&production(RDKafkaErrorCode::MessageSizeTooLarge)),
-            Fault::Record
-        );
-        assert_eq!(
-            fault(&production(RDKafkaErrorCode::InvalidDifferentRecord)),
-            Fault::BatchMate
-        );
-        assert_eq!(
-            fault(&production(RDKafkaErrorCode::MessageTimedOut)),
-            Fault::Cluster
-        );
-        assert_eq!(
-            fault(&production(RDKafkaErrorCode::ProducerFenced)),
-            Fault::Cluster
-        );
-        assert_eq!(
-            fault(&KafkaError::Flush(RDKafkaErrorCode::InvalidTimestamp)),
-            Fault::Cluster
-        );
-    }
-
-    #[test]
-    fn only_a_record_beyond_the_topics_limits_is_the_culprit() {
-        let limits = TopicLimits {
-            max_message_bytes: 1024,
-            timestamp_after_max_ms: 3_600_000,
-            timestamp_before_max_ms: i64::MAX,
-        };
-        let now = 1_000_000_000;
-        let too_large = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
-        let big = record(&"x".repeat(10_000), now);
-        assert!(is_culprit(&too_large, &big, &limits, now));
-        assert!(!is_culprit(&too_large, &record("small", now), &limits, now));
-        let timestamp = KafkaError::MessageProduction(RDKafkaErrorCode::InvalidTimestamp);
-        let ahead = record("v", now + 3 * 3_600_000);
-        assert!(is_culprit(&timestamp, &ahead, &limits, now));
-        assert!(!is_culprit(&timestamp, &record("v", now), &limits, now));
-        let invalid = KafkaError::MessageProduction(RDKafkaErrorCode::InvalidRecord);
-        assert!(is_culprit(&invalid, &record("v", now), &limits, now));
+        assert!(is_refusal(&production(RDKafkaErrorCode::InvalidTimestamp)));
+        assert!(is_refusal(&production(RDKafkaErrorCode::MessageSizeTooLarge)));
+        assert!(is_refusal(&production(
+            RDKafkaErrorCode::InvalidDifferentRecord
+        )));
+        assert!(!is_refusal(&production(RDKafkaErrorCode::MessageTimedOut)));
+        assert!(!is_refusal(&production(RDKafkaErrorCode::ProducerFenced)));
+        assert!(!is_refusal(&KafkaError::Flush(
+            RDKafkaErrorCode::InvalidTimestamp
+        )));
     }
 
     #[test]

@@ -16,13 +16,21 @@
 //! [`MAX_CONSECUTIVE_ABORTS`] times in a row stops the thread.
 //!
 //! An output record the broker refuses for a reason of its own ([`super::refusal`]) goes to the
-//! production handler under both guarantees. At-least-once: when its delivery report arrives,
-//! before the offsets commit (its batch mates are sent again). Exactly-once: the transaction
-//! is aborted as above, the refused record's fingerprint is kept, and when the redo produces
-//! the record again it goes to the handler instead of the producer (a dead letter inside the
-//! same transaction), so the redo commits. Such aborts count apart from the repeating failures,
-//! up to [`MAX_CONSECUTIVE_REFUSAL_ABORTS`]. A record the client itself refuses at `send` (too
-//! large for `message.max.bytes`) never enters the transaction and is handled at once.
+//! production handler under both guarantees. The broker refuses batches, and reports the
+//! refusal for every record of the batch, so a refused record is only a suspect until it is
+//! refused alone: sent in its own request, awaited before the next record is sent
+//! ("isolation").
+//! - At-least-once: at the commit, after the flush, each suspect is sent again alone; one
+//!   refused alone goes to the handler, the others are delivered, and then the offsets commit.
+//! - Exactly-once: the transaction is aborted as above, and the redo sends every output alone
+//!   until it has passed the inputs whose outputs were suspects. The culprit, refused alone,
+//!   aborts that transaction too; its fingerprint is kept, and when the next redo produces the
+//!   record again it goes to the handler instead of the producer (a dead letter inside the same
+//!   transaction), so the redo commits. One bad record thus costs two aborts. Such aborts count
+//!   apart from the repeating failures, up to [`MAX_CONSECUTIVE_REFUSAL_ABORTS`].
+//!
+//! A record the client itself refuses at `send` (too large for `message.max.bytes`) never
+//! enters the transaction and is handled at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,10 +51,10 @@ use crate::task::{
 };
 use crate::topology::Topology;
 
-use super::producer::{DeliveryTracker, Origin, Refused, Role};
-use super::refusal::{self, Fault, Fingerprint};
+use super::producer::{DeliveryTracker, Origin, Refused, Role, Sent};
+use super::refusal::{self, Fingerprint};
 use super::restore::restore_task;
-use super::{topics, ProcessingGuarantee, StreamsConfig};
+use super::{ProcessingGuarantee, StreamsConfig};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Aborts in a row, without a successful commit in between, after which the error stops the
@@ -54,13 +62,11 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// loop forever.
 pub(crate) const MAX_CONSECUTIVE_ABORTS: u32 = 3;
 /// Aborts in a row, without a successful commit in between, caused by records the broker
-/// refused for a reason of their own. Each such abort learns the refused records, so their
-/// redo succeeds; only a topology that produces a different refused record on every redo (its
-/// outputs depend on more than its inputs and state) reaches this bound.
+/// refused for a reason of their own. Each such abort either starts isolation or learns one
+/// culprit, so the redo gets further; only a topology that produces different refused records
+/// on every redo (its outputs depend on more than its inputs and state), or more bad records
+/// than this between two commits, reaches this bound.
 pub(crate) const MAX_CONSECUTIVE_REFUSAL_ABORTS: u32 = 10;
-/// Rounds of sending again the batch mates of refused records (at-least-once) before the
-/// failure counts as the cluster's.
-const MAX_DELIVERY_ROUNDS: u32 = 5;
 
 /// Counters of one instance, readable while it runs.
 #[derive(Debug, Default)]
@@ -105,12 +111,20 @@ pub(crate) struct TaskManager {
     consecutive_aborts: u32,
     /// Aborts caused by refused records since the last successful commit.
     consecutive_refusal_aborts: u32,
-    /// Outputs refused in an aborted transaction, with the broker's reason and how many times:
+    /// Culprits (outputs refused alone) of aborted transactions, with the broker's reason:
     /// produced again by the redo, they go to the production handler instead (exactly-once).
-    refusals: HashMap<Fingerprint, (KafkaError, u32)>,
-    /// Limits of output topics, read the first time a topic refuses a record for its size or
-    /// timestamp.
-    topic_limits: HashMap<String, topics::TopicLimits>,
+    refusals: HashMap<Fingerprint, KafkaError>,
+    /// Culprits handed to the production handler in the open transaction: an identical record
+    /// produced again in it goes there too, and an abort makes them culprits to await again.
+    handled: HashMap<Fingerprint, KafkaError>,
+    /// An output was refused alone in the open transaction, which must abort.
+    culprit_found: bool,
+    /// Per input partition, the offset of the last input whose outputs were suspects of a
+    /// refusal: outputs are sent alone until every such input has been processed again.
+    isolate_until: HashMap<(String, i32), i64>,
+    /// A suspect was produced outside of processing a record (a punctuation): outputs are
+    /// sent alone until a punctuation pass has run again.
+    isolate_unsourced: bool,
     /// Origin of changelog records.
     changelog: Arc<Origin>,
     /// Origin of outputs produced outside of processing a record (initialization,
@@ -168,7 +182,10 @@ impl TaskManager {
             consecutive_aborts: 0,
             consecutive_refusal_aborts: 0,
             refusals: HashMap::new(),
-            topic_limits: HashMap::new(),
+            handled: HashMap::new(),
+            culprit_found: false,
+            isolate_until: HashMap::new(),
+            isolate_unsourced: false,
             changelog: Arc::new(Origin {
                 role: Role::Changelog,
                 source: None,
@@ -241,6 +258,8 @@ impl TaskManager {
             let kept: Vec<i32> = kept.collect();
             self.recover_or_fail(Err(error), consumer, &kept)?;
         }
+        self.isolate_until
+            .retain(|(_, partition), _| !partitions.contains(partition));
         for partition in partitions {
             if let Some(mut task) = self.tasks.remove(&partition) {
                 task.close()?;
@@ -267,10 +286,15 @@ impl TaskManager {
         self.metrics.consumed.fetch_add(1, Ordering::Relaxed);
         let raw = to_raw(message);
         task.process(&raw)?;
-        self.pending.insert(
-            (message.topic().to_string(), partition),
-            message.offset() + 1,
-        );
+        let position = (message.topic().to_string(), partition);
+        if self
+            .isolate_until
+            .get(&position)
+            .is_some_and(|last| message.offset() > *last)
+        {
+            self.isolate_until.remove(&position);
+        }
+        self.pending.insert(position, message.offset() + 1);
         let origin = Arc::new(Origin {
             role: Role::Output,
             source: Some(SourceCoordinates::of(&raw)),
@@ -288,6 +312,7 @@ impl TaskManager {
             }
             self.ship(partition, &self.unsourced.clone())?;
         }
+        self.isolate_unsourced = false;
         Ok(())
     }
 
@@ -318,18 +343,32 @@ impl TaskManager {
             } else {
                 origin.clone()
             };
-            if origin.role == Role::Output && !self.refusals.is_empty() {
+            if origin.role == Role::Output {
                 if let Some(error) = self.take_refusal(&record) {
                     self.refuse(&record, origin.source.as_ref(), error)?;
                     continue;
                 }
             }
-            self.send_record(&record, origin)?;
+            if !self.isolating() {
+                self.send_record(&record, origin)?;
+            } else if let Some(error) = self.send_alone(&record, origin)? {
+                // The culprit: the transaction cannot commit, and its redo hands the record to
+                // the production handler.
+                self.refusals.insert(Fingerprint::of(&record), error.clone());
+                self.culprit_found = true;
+                return Err(StreamsError::kafka("delivering a record sent alone")(error));
+            }
         }
         for (topic, entries) in &changelog {
             for entry in entries {
-                let mut base: BaseRecord<'_, [u8], [u8], Arc<Origin>> =
-                    BaseRecord::with_opaque_to(topic, self.changelog.clone())
+                let mut base: BaseRecord<'_, [u8], [u8], Box<Sent>> =
+                    BaseRecord::with_opaque_to(
+                        topic,
+                        Box::new(Sent {
+                            origin: self.changelog.clone(),
+                            timestamp: 0,
+                        }),
+                    )
                         .partition(partition)
                         .key(&entry.key);
                 if let Some(value) = &entry.value {
@@ -343,16 +382,45 @@ impl TaskManager {
         Ok(())
     }
 
-    /// The broker's reason if `record` was refused in an aborted transaction; forgets it.
+    /// The broker's reason if `record` is a culprit of an aborted transaction (or one already
+    /// handled in the open one).
     fn take_refusal(&mut self, record: &RawRecord) -> Option<KafkaError> {
-        let fingerprint = Fingerprint::of(record);
-        let (error, times) = self.refusals.get_mut(&fingerprint)?;
-        let error = error.clone();
-        *times -= 1;
-        if *times == 0 {
-            self.refusals.remove(&fingerprint);
+        if self.refusals.is_empty() && self.handled.is_empty() {
+            return None;
         }
-        Some(error)
+        let fingerprint = Fingerprint::of(record);
+        if let Some(error) = self.refusals.remove(&fingerprint) {
+            self.handled.insert(fingerprint, error.clone());
+            return Some(error);
+        }
+        self.handled.get(&fingerprint).cloned()
+    }
+
+    /// Whether outputs are sent alone (exactly-once, after a refusal; see the module doc).
+    fn isolating(&self) -> bool {
+        self.isolate_unsourced || !self.isolate_until.is_empty()
+    }
+
+    /// Sends `record` and waits for its delivery report, and for every other record in
+    /// flight: the broker judges it alone. Returns the broker's refusal of it; a refused dead
+    /// letter (alone, so the culprit) and every other failure are errors.
+    fn send_alone(
+        &mut self,
+        record: &RawRecord,
+        origin: Arc<Origin>,
+    ) -> Result<Option<KafkaError>, StreamsError> {
+        self.send_record(record, origin)?;
+        self.await_acks()?;
+        let failures = self.tracker.take_failures();
+        if let Some(error) = failures.other {
+            return Err(StreamsError::kafka("delivering records")(error));
+        }
+        let mut refusal = None;
+        for refused in failures.refused {
+            fail_on_dead_letter(&refused)?;
+            refusal = Some(refused.error);
+        }
+        Ok(refusal)
     }
 
     /// Sends one output record or dead letter; one the client refuses for a reason of its own
@@ -365,8 +433,14 @@ impl TaskManager {
                 value: Some(value),
             });
         }
-        let mut base: BaseRecord<'_, [u8], [u8], Arc<Origin>> =
-            BaseRecord::with_opaque_to(&record.topic, origin)
+        let mut base: BaseRecord<'_, [u8], [u8], Box<Sent>> =
+            BaseRecord::with_opaque_to(
+                &record.topic,
+                Box::new(Sent {
+                    origin,
+                    timestamp: record.timestamp,
+                }),
+            )
                 .timestamp(record.timestamp)
                 .headers(headers);
         if let Some(key) = &record.key {
@@ -380,7 +454,7 @@ impl TaskManager {
         }
         match self.send(base) {
             Ok(()) => Ok(()),
-            Err((error, _)) if refusal::fault(&error) != Fault::Record => {
+            Err((error, _)) if !refusal::is_refusal(&error) => {
                 Err(StreamsError::kafka("producing")(error))
             }
             Err((error, origin)) if origin.role == Role::DeadLetter => {
@@ -438,7 +512,7 @@ impl TaskManager {
     /// error with the record's origin.
     fn send(
         &mut self,
-        mut record: BaseRecord<'_, [u8], [u8], Arc<Origin>>,
+        mut record: BaseRecord<'_, [u8], [u8], Box<Sent>>,
     ) -> Result<(), (KafkaError, Arc<Origin>)> {
         self.dirty = true;
         loop {
@@ -452,7 +526,7 @@ impl TaskManager {
                     // The queue drains as the broker acknowledges; wait for some of it.
                     let _ = self.producer.flush(Duration::from_millis(100));
                 }
-                Err((error, back)) => return Err((error, back.delivery_opaque)),
+                Err((error, back)) => return Err((error, back.delivery_opaque.origin)),
             }
         }
     }
@@ -515,6 +589,7 @@ impl TaskManager {
             }
         }
         self.pending.clear();
+        self.handled.clear();
         self.dirty = false;
         self.last_commit = Instant::now();
         self.consecutive_aborts = 0;
@@ -547,77 +622,33 @@ impl TaskManager {
     /// that follows a failure must not commit).
     fn check_deliveries(&self) -> Result<(), StreamsError> {
         let failures = self.tracker.take_failures();
-        match failures.refused.into_iter().next() {
-            Some(refused) => Err(StreamsError::kafka("delivering records")(refused.error)),
-            None => failures.other.map_or(Ok(()), |e| {
-                Err(StreamsError::kafka("delivering records")(e))
-            }),
+        if let Some(refused) = failures.refused.into_iter().next() {
+            fail_on_dead_letter(&refused)?;
+            return Err(StreamsError::kafka("delivering records")(refused.error));
         }
+        failures.other.map_or(Ok(()), |e| {
+            Err(StreamsError::kafka("delivering records")(e))
+        })
     }
 
-    /// At-least-once, after a flush: hands records refused for a reason of their own to the
-    /// production handler and sends their batch mates again, until every record is
-    /// delivered, dead-lettered or dropped. Any other failure stops the instance before the
-    /// offsets commit, so the records are produced again after the restart.
+    /// At-least-once, after a flush: sends every record refused in a batch again alone, so
+    /// the broker judges it by itself; one refused alone goes to the production handler (a
+    /// dead letter refused alone stops the instance). Any other failure stops the instance
+    /// before the offsets commit, so the records are produced again after the restart. A
+    /// suspect delivered this way lands after the records its partition received since.
     fn settle_deliveries(&mut self) -> Result<(), StreamsError> {
-        for _ in 0..MAX_DELIVERY_ROUNDS {
-            let failures = self.tracker.take_failures();
-            if let Some(error) = failures.other {
-                return Err(StreamsError::kafka("delivering records")(error));
-            }
-            if failures.refused.is_empty() {
-                return Ok(());
-            }
-            for refused in failures.refused {
-                match self.judge(&refused)? {
-                    Fault::Record => {
-                        let source = refused.origin.source.as_ref();
-                        self.refuse(&refused.record, source, refused.error)?;
-                    }
-                    _ => self.send_record(&refused.record, refused.origin)?,
-                }
-            }
-            self.producer
-                .flush(TIMEOUT)
-                .map_err(StreamsError::kafka("flushing the producer"))?;
+        let failures = self.tracker.take_failures();
+        if let Some(error) = failures.other {
+            return Err(StreamsError::kafka("delivering records")(error));
         }
-        Err(StreamsError::Config(format!(
-            "records were still refused after {MAX_DELIVERY_ROUNDS} rounds of sending them again"
-        )))
-    }
-
-    /// Whose fault `refused` is: [`Fault::Record`] or [`Fault::BatchMate`]; an error when the
-    /// refusal is fatal (a refused dead letter) or the topic's limits cannot be read.
-    fn judge(&mut self, refused: &Refused) -> Result<Fault, StreamsError> {
-        if refused.origin.role == Role::DeadLetter {
-            return Err(StreamsError::DeadLetterRefused {
-                topic: refused.record.topic.to_string(),
-                source: refused.error.clone(),
-            });
-        }
-        let fault = refusal::fault(&refused.error);
-        if fault != Fault::Record || !refusal::needs_limits(&refused.error) {
-            return Ok(fault);
-        }
-        let topic = refused.record.topic.to_string();
-        let limits = match self.topic_limits.get(&topic) {
-            Some(limits) => *limits,
-            None => {
-                let limits = topics::topic_limits(&self.config, &topic)?;
-                *self.topic_limits.entry(topic).or_insert(limits)
+        for refused in failures.refused {
+            let source = refused.origin.source.clone();
+            if let Some(error) = self.send_alone(&refused.record, refused.origin)? {
+                self.refuse(&refused.record, source.as_ref(), error)?;
             }
-        };
-        // A batch mate of the culprit, sent again (or redone), goes through. When no record
-        // of a batch is the culprit (a batch too large although each record fits), sending
-        // again repeats the failure until its bound stops the instance.
-        let now = wall_clock_ms();
-        Ok(
-            if refusal::is_culprit(&refused.error, &refused.record, &limits, now) {
-                Fault::Record
-            } else {
-                Fault::BatchMate
-            },
-        )
+        }
+        self.await_acks()?;
+        self.check_deliveries()
     }
 
     /// Commits every store with the offset of its last acknowledged changelog record.
@@ -690,8 +721,11 @@ impl TaskManager {
         }
         self.pending.clear();
         self.dirty = false;
-        let learned = self.learn_refusals()?;
-        let (aborts, bound) = if learned > 0 {
+        let suspects = self.suspect_refusals();
+        let culprit = std::mem::take(&mut self.culprit_found);
+        let handled = std::mem::take(&mut self.handled);
+        self.refusals.extend(handled);
+        let (aborts, bound) = if suspects > 0 || culprit {
             self.consecutive_refusal_aborts += 1;
             (
                 self.consecutive_refusal_aborts,
@@ -704,7 +738,7 @@ impl TaskManager {
         if aborts > bound {
             return Err(cause);
         }
-        tracing::warn!(attempt = aborts, refused = learned, "recovering the tasks");
+        tracing::warn!(attempt = aborts, suspects, culprit, "recovering the tasks");
         self.metrics
             .aborted_transactions
             .fetch_add(1, Ordering::Relaxed);
@@ -720,21 +754,23 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Keeps the fingerprints of the outputs the aborted transaction's broker refused for a
-    /// reason of their own; returns how many.
-    fn learn_refusals(&mut self) -> Result<usize, StreamsError> {
-        let mut learned = 0;
-        for refused in self.tracker.take_failures().refused {
-            if self.judge(&refused)? == Fault::Record {
-                let fingerprint = Fingerprint::of(&refused.record);
-                self.refusals
-                    .entry(fingerprint)
-                    .or_insert((refused.error, 0))
-                    .1 += 1;
-                learned += 1;
+    /// Takes the records the aborted transaction's broker refused in batches, and makes the
+    /// redo send outputs alone until it has passed the inputs they came from; returns how many.
+    fn suspect_refusals(&mut self) -> usize {
+        let refused = self.tracker.take_failures().refused;
+        for suspect in &refused {
+            match &suspect.origin.source {
+                Some(source) => {
+                    let last = self
+                        .isolate_until
+                        .entry((source.topic.to_string(), source.partition))
+                        .or_insert(source.offset);
+                    *last = (*last).max(source.offset);
+                }
+                None => self.isolate_unsourced = true,
             }
         }
-        Ok(learned)
+        refused.len()
     }
 
     /// Moves the consumer of `partitions` (of every topic it reads) back to the committed
@@ -789,6 +825,7 @@ impl TaskManager {
             self.closed_totals.add(task.metrics());
         }
         self.pending.clear();
+        self.isolate_until.clear();
         self.metrics.tasks.store(0, Ordering::Relaxed);
     }
 
@@ -800,6 +837,17 @@ impl TaskManager {
         let partitions = self.partitions();
         self.revoke(partitions, consumer)
     }
+}
+
+/// Stops on a refused dead letter: the record it stands for can go nowhere else.
+fn fail_on_dead_letter(refused: &Refused) -> Result<(), StreamsError> {
+    if refused.origin.role == Role::DeadLetter {
+        return Err(StreamsError::DeadLetterRefused {
+            topic: refused.record.topic.to_string(),
+            source: refused.error.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// The instance's producer, idempotent, and under exactly-once transactional with its first

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -121,47 +121,6 @@ fn admin(
         .build()
         .map_err(|e| StreamsError::Config(format!("starting a tokio runtime: {e}")))?;
     Ok((admin, runtime))
-}
-
-/// What a topic accepts: the limits that tell a refused record from its batch mates.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct TopicLimits {
-    /// `max.message.bytes`: the largest record batch.
-    pub(crate) max_message_bytes: usize,
-    /// `message.timestamp.after.max.ms`: how far ahead of the broker's clock a timestamp may be.
-    pub(crate) timestamp_after_max_ms: i64,
-    /// `message.timestamp.before.max.ms`: how far behind it.
-    pub(crate) timestamp_before_max_ms: i64,
-}
-
-/// Reads `topic`'s [`TopicLimits`] with `describe_configs`.
-pub(crate) fn topic_limits(
-    config: &StreamsConfig,
-    topic: &str,
-) -> Result<TopicLimits, StreamsError> {
-    let (admin, runtime) = admin(config)?;
-    let options = AdminOptions::new().request_timeout(Some(TIMEOUT));
-    let results = runtime
-        .block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &options))
-        .map_err(StreamsError::kafka(format!("describing topic {topic}")))?;
-    let resource = results
-        .into_iter()
-        .find_map(Result::ok)
-        .ok_or_else(|| StreamsError::Config(format!("topic {topic} could not be described")))?;
-    let number = |name: &str| -> Result<i64, StreamsError> {
-        let value = resource
-            .get(name)
-            .and_then(|entry| entry.value.clone())
-            .ok_or_else(|| StreamsError::Config(format!("topic {topic} reports no {name}")))?;
-        value
-            .parse()
-            .map_err(|e| StreamsError::Config(format!("{name} of {topic} is {value:?}: {e}")))
-    };
-    Ok(TopicLimits {
-        max_message_bytes: usize::try_from(number("max.message.bytes")?).unwrap_or(usize::MAX),
-        timestamp_after_max_ms: number("message.timestamp.after.max.ms")?,
-        timestamp_before_max_ms: number("message.timestamp.before.max.ms")?,
-    })
 }
 
 fn create(config: &StreamsConfig, topics: &[NewTopic<'_>]) -> Result<(), StreamsError> {
