@@ -331,24 +331,9 @@ fn a_recorded_file_flows_through_every_app_with_exact_results() {
     apps.close().unwrap();
 }
 
-/// Issue 10: one CoinGecko item 3 h ahead of its poll used to pass the validator and stop dedup
-/// (the broker refuses a record stamped more than an hour ahead). Now the validator
-/// dead-letters it with its rule, and every event behind it, in the same partition, flows.
-#[test]
-fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
-    let bootstrap = kafka_bootstrap();
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("{}.", unique_topic("future"));
-    let topics = Topics::prefixed(&prefix);
-    let apps = StreamApps::start(
-        &Cluster::connect_or_embed(Some(&bootstrap)).unwrap(),
-        &settings(&bootstrap, &prefix, dir.path()),
-        3,
-    )
-    .unwrap();
-
-    // Three polls of three coins, five minutes apart and ending now; in the second, bitcoin's
-    // last_updated is 3 h ahead.
+/// Three polls of three coins, five minutes apart and ending now, in which bitcoin's
+/// `last_updated` of the second poll is 3 h ahead: replayed into `topics.raw`.
+fn replay_with_a_future_dated_event(bootstrap: &str, topics: &Topics, dir: &std::path::Path) {
     let template: Vec<Value> = serde_json::from_str(RECORDING.lines().next().unwrap()).unwrap();
     let now = Utc::now();
     let mut lines = String::new();
@@ -366,9 +351,50 @@ fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
         lines.push_str(&Value::from(items).to_string());
         lines.push('\n');
     }
-    let file = dir.path().join("skewed.jsonl");
+    let file = dir.join("skewed.jsonl");
     std::fs::write(&file, lines).unwrap();
-    assert_eq!(replay(&bootstrap, &topics, file), 9);
+    assert_eq!(replay(bootstrap, topics, file), 9);
+}
+
+/// Waits until the eight events other than the future-dated one, the third bitcoin poll
+/// (behind it in its partition) included, have reached dedup and metrics; checks that no more
+/// did.
+fn assert_the_other_eight_flow(bootstrap: &str, topics: &Topics) {
+    let dedup = consume_until(bootstrap, &topics.dedup, "read_committed", WAIT, |got| {
+        got.len() >= 8
+    });
+    let bitcoin = dedup.iter().filter(|c| c.key == b"bitcoin").count();
+    assert_eq!((dedup.len(), bitcoin), (8, 2));
+    let metrics = consume_until(bootstrap, &topics.metrics, "read_committed", WAIT, |got| {
+        values::<MetricsEvent>(got)
+            .iter()
+            .filter(|m| m.emit == Emit::Update)
+            .count()
+            >= 4 * 8
+    });
+    let updates = values::<MetricsEvent>(&metrics)
+        .into_iter()
+        .filter(|m| m.emit == Emit::Update)
+        .count();
+    assert_eq!(updates, 4 * 8);
+}
+
+/// Issue 10: one CoinGecko item 3 h ahead of its poll used to pass the validator and stop dedup
+/// (the broker refuses a record stamped more than an hour ahead). Now the validator
+/// dead-letters it with its rule, and every event behind it, in the same partition, flows.
+#[test]
+fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
+    let bootstrap = kafka_bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}.", unique_topic("future"));
+    let topics = Topics::prefixed(&prefix);
+    let apps = StreamApps::start(
+        &Cluster::connect_or_embed(Some(&bootstrap)).unwrap(),
+        &settings(&bootstrap, &prefix, dir.path()),
+        3,
+    )
+    .unwrap();
+    replay_with_a_future_dated_event(&bootstrap, &topics, dir.path());
 
     let dlq = consume_until(&bootstrap, &topics.dlq, "read_committed", WAIT, |got| {
         !got.is_empty()
@@ -387,25 +413,7 @@ fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
         ),
         "{envelope}"
     );
-    // The other eight, the third bitcoin poll (behind the refused one) included, reach dedup
-    // and metrics.
-    let dedup = consume_until(&bootstrap, &topics.dedup, "read_committed", WAIT, |got| {
-        got.len() >= 8
-    });
-    let bitcoin = dedup.iter().filter(|c| c.key == b"bitcoin").count();
-    assert_eq!((dedup.len(), bitcoin), (8, 2));
-    let metrics = consume_until(&bootstrap, &topics.metrics, "read_committed", WAIT, |got| {
-        values::<MetricsEvent>(got)
-            .iter()
-            .filter(|m| m.emit == Emit::Update)
-            .count()
-            >= 4 * 8
-    });
-    let updates = values::<MetricsEvent>(&metrics)
-        .into_iter()
-        .filter(|m| m.emit == Emit::Update)
-        .count();
-    assert_eq!(updates, 4 * 8);
+    assert_the_other_eight_flow(&bootstrap, &topics);
     assert_eq!(apps.stopped(), None, "every app still runs");
     assert_eq!(
         apps.counters.get(
@@ -420,6 +428,59 @@ fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
             apps.counters.get("validator_valid_total", &[])
         ),
         (1, 8)
+    );
+    apps.close().unwrap();
+}
+
+/// Issue 10, the broker's side: with the validator's future tolerance (4 h) above the
+/// broker's `message.timestamp.after.max.ms` (1 h), the 3-h-ahead event passes the validator,
+/// and the broker refuses dedup's output, stamped with the event time. Under exactly-once the
+/// refused record is dead-lettered with the broker's reason, the other eight flow, and every
+/// app keeps running.
+#[test]
+fn a_future_dated_event_the_broker_refuses_is_dead_lettered_and_the_apps_go_on() {
+    let bootstrap = kafka_bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}.", unique_topic("refused"));
+    let topics = Topics::prefixed(&prefix);
+    let mut settings = settings(&bootstrap, &prefix, dir.path());
+    settings.check.future_tolerance = Duration::from_secs(4 * 3600);
+    let apps = StreamApps::start(
+        &Cluster::connect_or_embed(Some(&bootstrap)).unwrap(),
+        &settings,
+        3,
+    )
+    .unwrap();
+    replay_with_a_future_dated_event(&bootstrap, &topics, dir.path());
+
+    let dlq = consume_until(&bootstrap, &topics.dlq, "read_committed", WAIT, |got| {
+        !got.is_empty()
+    });
+    assert_the_other_eight_flow(&bootstrap, &topics);
+    assert_eq!(dlq.len(), 1, "one dead letter");
+    let header = |name: &str| {
+        dlq[0]
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    use streamlib::dead_letter_headers as h;
+    assert_eq!(header(h::ERROR_KIND).as_deref(), Some("production"));
+    assert_eq!(header(h::OUTPUT_TOPIC), Some(topics.dedup.clone()));
+    let reason = header(h::ERROR_MESSAGE).unwrap_or_default();
+    assert!(
+        reason.contains("InvalidTimestamp"),
+        "broker's reason: {reason}"
+    );
+    assert_eq!(dlq[0].key, b"bitcoin");
+    assert_eq!(apps.stopped(), None, "every app still runs");
+    assert_eq!(
+        (
+            apps.counters.total("validator_dead_lettered_total"),
+            apps.counters.get("validator_valid_total", &[])
+        ),
+        (0, 9)
     );
     apps.close().unwrap();
 }

@@ -107,7 +107,9 @@ mod tests {
     fn only_errors_about_what_a_record_holds_are_refusals() {
         let production = KafkaError::MessageProduction;
         assert!(is_refusal(&production(RDKafkaErrorCode::InvalidTimestamp)));
-        assert!(is_refusal(&production(RDKafkaErrorCode::MessageSizeTooLarge)));
+        assert!(is_refusal(&production(
+            RDKafkaErrorCode::MessageSizeTooLarge
+        )));
         assert!(is_refusal(&production(
             RDKafkaErrorCode::InvalidDifferentRecord
         )));

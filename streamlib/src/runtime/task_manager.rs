@@ -354,23 +354,23 @@ impl TaskManager {
             } else if let Some(error) = self.send_alone(&record, origin)? {
                 // The culprit: the transaction cannot commit, and its redo hands the record to
                 // the production handler.
-                self.refusals.insert(Fingerprint::of(&record), error.clone());
+                self.refusals
+                    .insert(Fingerprint::of(&record), error.clone());
                 self.culprit_found = true;
                 return Err(StreamsError::kafka("delivering a record sent alone")(error));
             }
         }
         for (topic, entries) in &changelog {
             for entry in entries {
-                let mut base: BaseRecord<'_, [u8], [u8], Box<Sent>> =
-                    BaseRecord::with_opaque_to(
-                        topic,
-                        Box::new(Sent {
-                            origin: self.changelog.clone(),
-                            timestamp: 0,
-                        }),
-                    )
-                        .partition(partition)
-                        .key(&entry.key);
+                let mut base: BaseRecord<'_, [u8], [u8], Box<Sent>> = BaseRecord::with_opaque_to(
+                    topic,
+                    Box::new(Sent {
+                        origin: self.changelog.clone(),
+                        timestamp: 0,
+                    }),
+                )
+                .partition(partition)
+                .key(&entry.key);
                 if let Some(value) = &entry.value {
                     base = base.payload(value);
                 }
@@ -433,16 +433,15 @@ impl TaskManager {
                 value: Some(value),
             });
         }
-        let mut base: BaseRecord<'_, [u8], [u8], Box<Sent>> =
-            BaseRecord::with_opaque_to(
-                &record.topic,
-                Box::new(Sent {
-                    origin,
-                    timestamp: record.timestamp,
-                }),
-            )
-                .timestamp(record.timestamp)
-                .headers(headers);
+        let mut base: BaseRecord<'_, [u8], [u8], Box<Sent>> = BaseRecord::with_opaque_to(
+            &record.topic,
+            Box::new(Sent {
+                origin,
+                timestamp: record.timestamp,
+            }),
+        )
+        .timestamp(record.timestamp)
+        .headers(headers);
         if let Some(key) = &record.key {
             base = base.key(key);
         }
