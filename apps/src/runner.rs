@@ -26,8 +26,9 @@ struct AppArgs<A: Args> {
 #[derive(Args, Debug)]
 pub struct NoArgs {}
 
-/// The runtime configuration of app `name`: failing records of any kind go to the platform's
-/// dead-letter topic (they are counted, and processing goes on), and the app's counters are
+/// The runtime configuration of app `name`: failing records of any kind (undecodable, failing
+/// in a processor, or refused by the broker) go to the platform's dead-letter topic (they are
+/// counted, and processing goes on), and the app's counters are
 /// served with the runtime's metrics.
 pub fn app_config(
     name: &str,
@@ -38,6 +39,7 @@ pub fn app_config(
     let mut config = options.streams_config(name);
     config.handlers.deserialization = ErrorAction::DeadLetter;
     config.handlers.processing = ErrorAction::DeadLetter;
+    config.handlers.production = ErrorAction::DeadLetter;
     config.handlers.dead_letter_topic = Some(topics.dlq.clone());
     config.extra_metrics = Some(counters.as_extra_metrics());
     config

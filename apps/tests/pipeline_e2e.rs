@@ -141,12 +141,17 @@ fn every_alert(
 }
 
 /// The exactly-once apps (three threads) on the test broker, on platform topics under a fresh
-/// prefix made of `label`: `(bootstrap, folder for state and files, prefix, topics, apps)`.
-fn platform(label: &str) -> (String, tempfile::TempDir, String, Topics, StreamApps) {
+/// prefix made of `label`, with `adjust` applied to their settings: `(bootstrap, folder for
+/// state and files, prefix, topics, apps)`.
+fn platform(
+    label: &str,
+    adjust: impl FnOnce(&mut AppsSettings),
+) -> (String, tempfile::TempDir, String, Topics, StreamApps) {
     let bootstrap = kafka_bootstrap();
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("{}.", unique_topic(label));
-    let settings = settings(&bootstrap, &prefix, dir.path());
+    let mut settings = settings(&bootstrap, &prefix, dir.path());
+    adjust(&mut settings);
     let cluster = Cluster::connect_or_embed(Some(&bootstrap)).unwrap();
     let apps = StreamApps::start(&cluster, &settings, 3).unwrap();
     (
@@ -214,7 +219,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn a_recorded_file_flows_through_every_app_with_exact_results() {
-    let (bootstrap, dir, prefix, topics, apps) = platform("e2e");
+    let (bootstrap, dir, prefix, topics, apps) = platform("e2e", |_| {});
 
     // Two records no producer of ours would write.
     let now = Utc::now().timestamp_millis();
@@ -341,15 +346,9 @@ fn a_recorded_file_flows_through_every_app_with_exact_results() {
     apps.close().unwrap();
 }
 
-/// Issue 10: one CoinGecko item 3 h ahead of its poll used to pass the validator and stop dedup
-/// (the broker refuses a record stamped more than an hour ahead). Now the validator
-/// dead-letters it with its rule, and every event behind it, in the same partition, flows.
-#[test]
-fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
-    let (bootstrap, dir, _, topics, apps) = platform("future");
-
-    // Three polls of three coins, five minutes apart and ending now; in the second, bitcoin's
-    // last_updated is 3 h ahead.
+/// Three polls of three coins, five minutes apart and ending now, in which bitcoin's
+/// `last_updated` of the second poll is 3 h ahead: replayed into `topics.raw`.
+fn replay_with_a_future_dated_event(bootstrap: &str, topics: &Topics, dir: &std::path::Path) {
     let template: Vec<Value> = serde_json::from_str(RECORDING.lines().next().unwrap()).unwrap();
     let now = Utc::now();
     let mut lines = String::new();
@@ -367,9 +366,41 @@ fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
         lines.push_str(&Value::from(items).to_string());
         lines.push('\n');
     }
-    let file = dir.path().join("skewed.jsonl");
+    let file = dir.join("skewed.jsonl");
     std::fs::write(&file, lines).unwrap();
-    assert_eq!(replay(&bootstrap, &topics, file), 9);
+    assert_eq!(replay(bootstrap, topics, file), 9);
+}
+
+/// Waits until the eight events other than the future-dated one, the third bitcoin poll
+/// (behind it in its partition) included, have reached dedup and metrics; checks that no more
+/// did.
+fn assert_the_other_eight_flow(bootstrap: &str, topics: &Topics) {
+    let dedup = consume_until(bootstrap, &topics.dedup, "read_committed", WAIT, |got| {
+        got.len() >= 8
+    });
+    let bitcoin = dedup.iter().filter(|c| c.key == b"bitcoin").count();
+    assert_eq!((dedup.len(), bitcoin), (8, 2));
+    let metrics = consume_until(bootstrap, &topics.metrics, "read_committed", WAIT, |got| {
+        values::<MetricsEvent>(got)
+            .iter()
+            .filter(|m| m.emit == Emit::Update)
+            .count()
+            >= 4 * 8
+    });
+    let updates = values::<MetricsEvent>(&metrics)
+        .into_iter()
+        .filter(|m| m.emit == Emit::Update)
+        .count();
+    assert_eq!(updates, 4 * 8);
+}
+
+/// Issue 10: one CoinGecko item 3 h ahead of its poll used to pass the validator and stop dedup
+/// (the broker refuses a record stamped more than an hour ahead). Now the validator
+/// dead-letters it with its rule, and every event behind it, in the same partition, flows.
+#[test]
+fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
+    let (bootstrap, dir, _, topics, apps) = platform("future", |_| {});
+    replay_with_a_future_dated_event(&bootstrap, &topics, dir.path());
 
     let dlq = consume_until(&bootstrap, &topics.dlq, "read_committed", WAIT, |got| {
         !got.is_empty()
@@ -388,25 +419,7 @@ fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
         ),
         "{envelope}"
     );
-    // The other eight, the third bitcoin poll (behind the refused one) included, reach dedup
-    // and metrics.
-    let dedup = consume_until(&bootstrap, &topics.dedup, "read_committed", WAIT, |got| {
-        got.len() >= 8
-    });
-    let bitcoin = dedup.iter().filter(|c| c.key == b"bitcoin").count();
-    assert_eq!((dedup.len(), bitcoin), (8, 2));
-    let metrics = consume_until(&bootstrap, &topics.metrics, "read_committed", WAIT, |got| {
-        values::<MetricsEvent>(got)
-            .iter()
-            .filter(|m| m.emit == Emit::Update)
-            .count()
-            >= 4 * 8
-    });
-    let updates = values::<MetricsEvent>(&metrics)
-        .into_iter()
-        .filter(|m| m.emit == Emit::Update)
-        .count();
-    assert_eq!(updates, 4 * 8);
+    assert_the_other_eight_flow(&bootstrap, &topics);
     assert_eq!(apps.stopped(), None, "every app still runs");
     assert_eq!(
         apps.counters.get(
@@ -421,6 +434,50 @@ fn a_future_dated_event_is_dead_lettered_and_the_events_behind_it_flow() {
             apps.counters.get("validator_valid_total", &[])
         ),
         (1, 8)
+    );
+    apps.close().unwrap();
+}
+
+/// Issue 10, the broker's side: with the validator's future tolerance (4 h) above the
+/// broker's `message.timestamp.after.max.ms` (1 h), the 3-h-ahead event passes the validator,
+/// and the broker refuses dedup's output, stamped with the event time. Under exactly-once the
+/// refused record is dead-lettered with the broker's reason, the other eight flow, and every
+/// app keeps running.
+#[test]
+fn a_future_dated_event_the_broker_refuses_is_dead_lettered_and_the_apps_go_on() {
+    let (bootstrap, dir, _, topics, apps) = platform("refused", |settings| {
+        settings.check.future_tolerance = Duration::from_secs(4 * 3600);
+    });
+    replay_with_a_future_dated_event(&bootstrap, &topics, dir.path());
+
+    let dlq = consume_until(&bootstrap, &topics.dlq, "read_committed", WAIT, |got| {
+        !got.is_empty()
+    });
+    assert_the_other_eight_flow(&bootstrap, &topics);
+    assert_eq!(dlq.len(), 1, "one dead letter");
+    let header = |name: &str| {
+        dlq[0]
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    use streamlib::dead_letter_headers as h;
+    assert_eq!(header(h::ERROR_KIND).as_deref(), Some("production"));
+    assert_eq!(header(h::OUTPUT_TOPIC), Some(topics.dedup.clone()));
+    let reason = header(h::ERROR_MESSAGE).unwrap_or_default();
+    assert!(
+        reason.contains("InvalidTimestamp"),
+        "broker's reason: {reason}"
+    );
+    assert_eq!(dlq[0].key, b"bitcoin");
+    assert_eq!(apps.stopped(), None, "every app still runs");
+    assert_eq!(
+        (
+            apps.counters.total("validator_dead_lettered_total"),
+            apps.counters.get("validator_valid_total", &[])
+        ),
+        (0, 9)
     );
     apps.close().unwrap();
 }
@@ -474,7 +531,7 @@ fn a_recorded_file_reaches_the_lake_and_the_warehouse_with_exact_tables() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let db = runtime.block_on(warehouse::testing::TestDb::create("e2e"));
     let lake = lake::testing::s3_lake("e2e");
-    let (bootstrap, dir, prefix, topics, apps) = platform("lakehouse");
+    let (bootstrap, dir, prefix, topics, apps) = platform("lakehouse", |_| {});
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (_span, span) = tokio::sync::watch::channel(None);
     let batch_settings = BatchSettings {

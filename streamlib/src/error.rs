@@ -101,8 +101,9 @@ pub enum ErrorAction {
     Fail,
     /// Log it, count it as dropped and go on.
     LogAndContinue,
-    /// Send the original record to the dead-letter topic (with error headers), count it and go
-    /// on.
+    /// Send the record to the dead-letter topic (with error headers), count it and go on: the
+    /// input record for deserialization and processing errors, the refused output record for
+    /// production errors.
     DeadLetter,
 }
 
@@ -127,6 +128,30 @@ pub enum StreamsError {
         /// What was being done.
         context: String,
         /// The client's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The broker refused an output record for a reason of its own (e.g. its timestamp or
+    /// size) and the production handler says fail.
+    #[error(
+        "the broker refused a record for {topic} and the production handler says fail: {source}"
+    )]
+    Refused {
+        /// The topic the record was meant for.
+        topic: String,
+        /// The broker's (or the client's) reason.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The broker refused a dead letter, so the record it stood for can go nowhere.
+    #[error(
+        "the broker refused a dead letter for {topic} ({source}); fix the dead-letter topic's \
+         limits (e.g. max.message.bytes) and restart"
+    )]
+    DeadLetterRefused {
+        /// The dead-letter topic.
+        topic: String,
+        /// The broker's reason.
         #[source]
         source: rdkafka::error::KafkaError,
     },

@@ -48,9 +48,12 @@ pub struct ErrorHandlers {
     pub deserialization: ErrorAction,
     /// Records a processor or sink fails on.
     pub processing: ErrorAction,
-    /// Records the broker refuses (e.g. too large): with anything but `Fail` they are logged,
-    /// counted as dropped and skipped. At-least-once only: under exactly-once a refused record
-    /// aborts the transaction, so the instance stops.
+    /// Output records the broker refuses for a reason of their own (timestamp out of its
+    /// bounds, too large, invalid), under both guarantees: `DeadLetter` sends the refused
+    /// record to the dead-letter topic, `LogAndContinue` drops and counts it, `Fail` stops the
+    /// instance. Under exactly-once the transaction holding it is aborted and redone with the
+    /// record handed to this handler instead of the producer. Failures of the cluster
+    /// (timeouts, lost coordinator, fencing) never reach this handler.
     pub production: ErrorAction,
     /// Topic for [`ErrorAction::DeadLetter`].
     pub dead_letter_topic: Option<String>,
@@ -119,8 +122,8 @@ impl TaskStores {
             };
             let store = match spec.kind {
                 StoreKind::KeyValue => TaskStore::KeyValue(kv),
-                StoreKind::Window => TaskStore::Window(WindowStore::new(kv)),
-                StoreKind::Session => TaskStore::Session(SessionStore::new(kv)),
+                StoreKind::Window { .. } => TaskStore::Window(WindowStore::new(kv)),
+                StoreKind::Session { .. } => TaskStore::Session(SessionStore::new(kv)),
                 StoreKind::Ttl { ttl } => TaskStore::Ttl(TtlKeyValueStore::new(kv, ttl)),
             };
             by_name.insert(spec.name.clone(), store);
@@ -300,8 +303,12 @@ impl Task {
         Ok(())
     }
 
+    /// Applies the handler of `error`'s kind to `raw`. A failing store (or a processor asking
+    /// for a store it does not have) is not the record's fault: it stops the task whatever
+    /// the handlers say, so a disk failure never dead-letters valid records.
     fn handle(&mut self, raw: &RawRecord, error: ProcessError) -> Result<(), ProcessError> {
         let (action, kind) = match error {
+            ProcessError::State(_) | ProcessError::UnknownStore { .. } => return Err(error),
             ProcessError::Deserialization { .. } => {
                 (self.handlers.deserialization, "deserialization")
             }
@@ -311,7 +318,15 @@ impl Task {
             (ErrorAction::Fail, _) => Err(error),
             (ErrorAction::DeadLetter, Some(dlq)) => {
                 tracing::warn!(topic = %raw.topic, offset = raw.offset, %error, "record sent to dead-letter topic");
-                let dead = dead_letter(raw, dlq, kind, &error);
+                let source = SourceCoordinates::of(raw);
+                let dead = dead_letter(
+                    raw,
+                    dlq,
+                    kind,
+                    &error.to_string(),
+                    Some(&source),
+                    raw.timestamp,
+                );
                 self.ctx.outputs.push(dead);
                 self.ctx.metrics.dead_lettered += 1;
                 Ok(())
@@ -378,10 +393,12 @@ impl Task {
 
 /// Header names on dead-letter records.
 pub mod dead_letter_headers {
-    /// `deserialization` or `processing`.
+    /// `deserialization`, `processing` or `production`.
     pub const ERROR_KIND: &str = "streamlib.error.kind";
-    /// The error message.
+    /// The error message (for `production`: the broker's reason).
     pub const ERROR_MESSAGE: &str = "streamlib.error.message";
+    /// For `production`: the topic the refused record was meant for.
+    pub const OUTPUT_TOPIC: &str = "streamlib.output.topic";
     /// Topic the record was read from.
     pub const SOURCE_TOPIC: &str = "streamlib.source.topic";
     /// Partition it was read from.
@@ -392,33 +409,70 @@ pub mod dead_letter_headers {
     pub const SOURCE_TIMESTAMP: &str = "streamlib.source.timestamp";
 }
 
-fn dead_letter(raw: &RawRecord, topic: &str, kind: &str, error: &ProcessError) -> RawRecord {
+/// Where an input record was read: what a dead letter it causes names in its
+/// `streamlib.source.*` headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SourceCoordinates {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+}
+
+impl SourceCoordinates {
+    pub(crate) fn of(raw: &RawRecord) -> Self {
+        Self {
+            topic: raw.topic.clone(),
+            partition: raw.partition.unwrap_or(-1),
+            offset: raw.offset,
+            timestamp: raw.timestamp,
+        }
+    }
+}
+
+/// A record for dead-letter `topic` with `record`'s key, value and headers, stamped
+/// `timestamp`, plus headers naming the error and, when known, the input it came from.
+pub(crate) fn dead_letter(
+    record: &RawRecord,
+    topic: &str,
+    kind: &str,
+    message: &str,
+    source: Option<&SourceCoordinates>,
+    timestamp: i64,
+) -> RawRecord {
     use dead_letter_headers as h;
-    let mut headers = raw.headers.clone();
+    let mut headers = record.headers.clone();
     headers.extend([
         (h::ERROR_KIND.to_string(), kind.as_bytes().to_vec()),
-        (h::ERROR_MESSAGE.to_string(), error.to_string().into_bytes()),
-        (h::SOURCE_TOPIC.to_string(), raw.topic.as_bytes().to_vec()),
-        (
-            h::SOURCE_PARTITION.to_string(),
-            raw.partition.unwrap_or(-1).to_string().into_bytes(),
-        ),
-        (
-            h::SOURCE_OFFSET.to_string(),
-            raw.offset.to_string().into_bytes(),
-        ),
-        (
-            h::SOURCE_TIMESTAMP.to_string(),
-            raw.timestamp.to_string().into_bytes(),
-        ),
+        (h::ERROR_MESSAGE.to_string(), message.as_bytes().to_vec()),
     ]);
+    if let Some(source) = source {
+        headers.extend([
+            (
+                h::SOURCE_TOPIC.to_string(),
+                source.topic.as_bytes().to_vec(),
+            ),
+            (
+                h::SOURCE_PARTITION.to_string(),
+                source.partition.to_string().into_bytes(),
+            ),
+            (
+                h::SOURCE_OFFSET.to_string(),
+                source.offset.to_string().into_bytes(),
+            ),
+            (
+                h::SOURCE_TIMESTAMP.to_string(),
+                source.timestamp.to_string().into_bytes(),
+            ),
+        ]);
+    }
     RawRecord {
         topic: Arc::from(topic),
         partition: None,
         offset: -1,
-        key: raw.key.clone(),
-        value: raw.value.clone(),
-        timestamp: raw.timestamp,
+        key: record.key.clone(),
+        value: record.value.clone(),
+        timestamp,
         headers,
     }
 }

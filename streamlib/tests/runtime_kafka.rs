@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use streamlib::error::StreamsError;
 use streamlib::prelude::*;
 use streamlib::runtime::{KafkaStreams, ProcessingGuarantee, StreamsConfig};
-use streamlib::testing::{consume_until, create_topic, kafka_bootstrap, produce, unique_topic};
+use streamlib::testing::{
+    consume_until, create_topic, create_topic_with_configs, kafka_bootstrap, produce, topic_config,
+    unique_topic,
+};
 use streamlib::{dead_letter_headers, ErrorHandlers};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -383,23 +386,12 @@ fn prometheus_metrics_count_records_and_report_lag() {
 
 /// An output topic whose broker-side limit refuses records over 1 KiB.
 fn create_small_message_topic(topic: &str) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", kafka_bootstrap())
-        .create()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let topic =
-        NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("max.message.bytes", "1024");
-    for result in runtime
-        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
-        .unwrap()
-    {
-        result.unwrap();
-    }
+    create_topic_with_configs(
+        &kafka_bootstrap(),
+        topic,
+        1,
+        &[("max.message.bytes", "1024")],
+    );
 }
 
 /// A stateless app (its state directory is never written) whose `big` outputs exceed the limit.
@@ -430,23 +422,9 @@ fn send(n: &Names, value: &str) {
     );
 }
 
-#[test]
-fn records_the_broker_refuses_are_dropped_and_counted_when_the_handler_continues() {
-    let n = names("refused");
-    let (mut app, _state) = oversized_app(
-        &n,
-        ProcessingGuarantee::AtLeastOnce,
-        ErrorAction::LogAndContinue,
-    );
-    send(&n, "big");
-    wait_for("the refused record to be counted", || {
-        app.metrics()
-            .production_dropped
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1
-    });
-    send(&n, "after");
-    let out = consume_until(
+/// The output topic's records, once the one with value `after` is among them.
+fn outputs_through_after(n: &Names) -> Vec<streamlib::testing::Consumed> {
+    consume_until(
         &kafka_bootstrap(),
         &n.output,
         "read_committed",
@@ -455,28 +433,80 @@ fn records_the_broker_refuses_are_dropped_and_counted_when_the_handler_continues
             got.iter()
                 .any(|c| c.value.as_deref() == Some(&b"after"[..]))
         },
+    )
+}
+
+fn refused_records_are_dropped_and_counted_when_the_handler_continues(
+    guarantee: ProcessingGuarantee,
+) {
+    use std::sync::atomic::Ordering;
+    let n = names("refused");
+    let (mut app, _state) = oversized_app(&n, guarantee, ErrorAction::LogAndContinue);
+    send(&n, "before");
+    send(&n, "big");
+    send(&n, "after");
+    let out = outputs_through_after(&n);
+    let values: Vec<&[u8]> = out.iter().filter_map(|c| c.value.as_deref()).collect();
+    assert_eq!(
+        values,
+        vec![&b"before"[..], &b"after"[..]],
+        "processing went on without the refused record"
     );
-    assert!(
-        out.iter()
-            .any(|c| c.value.as_deref() == Some(&b"after"[..])),
-        "processing went on"
+    assert_eq!(app.metrics().production_dropped.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        app.metrics()
+            .production_dead_lettered
+            .load(Ordering::Relaxed),
+        0
     );
     assert!(app.is_running());
     app.close().unwrap();
 }
 
 #[test]
-fn records_the_broker_refuses_stop_the_instance_when_the_handler_fails() {
-    let n = names("refused-fail");
-    let (mut app, _state) = oversized_app(&n, ProcessingGuarantee::AtLeastOnce, ErrorAction::Fail);
-    send(&n, "big");
-    wait_for("the instance to stop", || !app.is_running());
-    let err = app.close().unwrap_err();
-    assert!(err.to_string().contains("delivering records"), "{err}");
+fn records_the_broker_refuses_are_dropped_and_counted_when_the_handler_continues() {
+    refused_records_are_dropped_and_counted_when_the_handler_continues(
+        ProcessingGuarantee::AtLeastOnce,
+    );
 }
 
-/// Under exactly-once a refused record aborts the transaction; the instance recovers in process
-/// (tasks rebuilt from their last commit, consumer rewound) and redoes the work exactly once.
+#[test]
+fn exactly_once_drops_and_counts_refused_records_when_the_handler_continues() {
+    refused_records_are_dropped_and_counted_when_the_handler_continues(
+        ProcessingGuarantee::ExactlyOnceV2,
+    );
+}
+
+fn refused_records_stop_the_instance_when_the_handler_fails(guarantee: ProcessingGuarantee) {
+    let n = names("refused-fail");
+    let (mut app, _state) = oversized_app(&n, guarantee, ErrorAction::Fail);
+    send(&n, "big");
+    wait_for("the instance to stop", || !app.is_running());
+    match app.close() {
+        Err(StreamsError::Refused { topic, source }) => {
+            assert_eq!(topic, n.output);
+            assert!(
+                source.to_string().contains("Message size too large"),
+                "{source}"
+            );
+        }
+        other => panic!("expected the refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn records_the_broker_refuses_stop_the_instance_when_the_handler_fails() {
+    refused_records_stop_the_instance_when_the_handler_fails(ProcessingGuarantee::AtLeastOnce);
+}
+
+#[test]
+fn exactly_once_stops_on_a_refused_record_when_the_handler_fails() {
+    refused_records_stop_the_instance_when_the_handler_fails(ProcessingGuarantee::ExactlyOnceV2);
+}
+
+/// Under exactly-once a record refused by chance (a processor that makes it too large only
+/// once) aborts the transaction; the instance recovers in process (tasks rebuilt from their
+/// last commit, consumer rewound) and redoes the work exactly once, the record now accepted.
 #[test]
 fn exactly_once_aborts_a_failed_transaction_and_recovers_in_process() {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -541,17 +571,39 @@ fn exactly_once_aborts_a_failed_transaction_and_recovers_in_process() {
     app.close().unwrap();
 }
 
-/// A failure that repeats on every retry stops the instance after a bounded number of aborts.
+/// Writes a 2 MB value to its store: a changelog record over the client's `message.max.bytes`.
+struct HugeState;
+
+impl Processor<String, String, String, String> for HugeState {
+    fn process(
+        &mut self,
+        record: Record<String, String>,
+        ctx: &mut ProcessorContext<'_, String, String>,
+    ) -> Result<(), ProcessError> {
+        ctx.key_value_store("huge")?
+            .put(record.key.as_bytes(), &vec![0; 2 << 20])?;
+        ctx.forward(record)
+    }
+}
+
+/// A failure that repeats on every retry (a changelog record too large: a store cannot skip
+/// a write, so no handler applies) stops the instance after a bounded number of aborts.
 #[test]
 fn exactly_once_stops_when_the_same_failure_repeats() {
     let n = names("abort-repeat");
-    // Under exactly-once the production handler does not apply: the transaction aborts.
-    let (mut app, _state) = oversized_app(
-        &n,
-        ProcessingGuarantee::ExactlyOnceV2,
-        ErrorAction::LogAndContinue,
-    );
-    send(&n, "big");
+    create_topics(&n, 1);
+    let b = StreamsBuilder::new();
+    let stream = b.stream(&n.input, StringSerde, StringSerde);
+    stream.with_store(StoreSpec::new("huge", StoreKind::KeyValue));
+    stream
+        .process(|| HugeState, &["huge"])
+        .to(&n.output, StringSerde, StringSerde);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&n, dir.path(), ProcessingGuarantee::ExactlyOnceV2);
+    config.handlers.production = ErrorAction::LogAndContinue;
+    let mut app = KafkaStreams::new(b.build(), config);
+    app.start().unwrap();
+    send(&n, "x");
     wait_for("the instance to stop", || !app.is_running());
     assert_eq!(
         app.metrics()
@@ -560,5 +612,36 @@ fn exactly_once_stops_when_the_same_failure_repeats() {
         3
     );
     let err = app.close().unwrap_err();
+    assert!(err.to_string().contains("changelog"), "{err}");
     assert!(err.to_string().contains("Message size too large"), "{err}");
+}
+
+#[test]
+fn a_windowed_changelog_is_kept_for_window_plus_grace_plus_a_day() {
+    let n = names("window-retention");
+    create_topics(&n, 1);
+    let b = StreamsBuilder::new();
+    b.stream(&n.input, StringSerde, StringSerde)
+        .group_by_key(StringSerde, StringSerde)
+        .windowed_by(TimeWindows::of(Duration::from_secs(60)).grace(Duration::from_secs(30)))
+        .count("per-minute")
+        .to_stream()
+        .to(&n.output, WindowedSerde::new(StringSerde), I64Serde);
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = KafkaStreams::new(
+        b.build(),
+        config(&n, dir.path(), ProcessingGuarantee::AtLeastOnce),
+    );
+    app.start().unwrap();
+    let changelog = format!("{}-per-minute-changelog", n.app);
+    let day_ms = 24 * 3600 * 1000;
+    assert_eq!(
+        topic_config(&kafka_bootstrap(), &changelog, "retention.ms"),
+        Some((60_000 + 30_000 + day_ms).to_string())
+    );
+    assert_eq!(
+        topic_config(&kafka_bootstrap(), &changelog, "cleanup.policy"),
+        Some("compact,delete".to_string())
+    );
+    app.close().unwrap();
 }

@@ -50,6 +50,23 @@ fn counter(out: &mut String, name: &str, help: &str, app: &str, value: u64) {
     );
 }
 
+/// A counter with one series per `kind` label.
+fn by_kind<const N: usize>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    app: &str,
+    values: [(&str, u64); N],
+) {
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
+    for (kind, value) in values {
+        let _ = writeln!(
+            out,
+            "{name}{{application_id=\"{app}\",kind=\"{kind}\"}} {value}"
+        );
+    }
+}
+
 /// The Prometheus text for one instance.
 pub(crate) fn render(
     app: &str,
@@ -87,19 +104,27 @@ pub(crate) fn render(
         app,
         tasks.late_dropped,
     );
-    counter(
+    by_kind(
         &mut out,
         "streamlib_records_dropped_total",
-        "Records dropped by log-and-continue handlers or processors.",
+        "Records dropped by log-and-continue handlers or processors (kind=processing) and \
+         records the broker refused that the production handler dropped (kind=production).",
         app,
-        tasks.dropped,
+        [
+            ("processing", tasks.dropped),
+            ("production", load(&runtime.production_dropped)),
+        ],
     );
-    counter(
+    by_kind(
         &mut out,
         "streamlib_records_dead_lettered_total",
-        "Records sent to the dead-letter topic.",
+        "Records sent to the dead-letter topic: inputs failing deserialization or processing \
+         (kind=processing), outputs the broker refused (kind=production).",
         app,
-        tasks.dead_lettered,
+        [
+            ("processing", tasks.dead_lettered),
+            ("production", load(&runtime.production_dead_lettered)),
+        ],
     );
     counter(
         &mut out,

@@ -24,6 +24,7 @@
 mod config;
 mod metrics;
 mod producer;
+mod refusal;
 mod restore;
 mod signal;
 mod task_manager;

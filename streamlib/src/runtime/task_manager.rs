@@ -8,12 +8,29 @@
 //!   so a crash leaves local state at the last commit, and restore replays only the changelog
 //!   records after the checkpoint.
 //!
-//! Under exactly-once, a Kafka error while producing or committing (a refused record, a timed-out
-//! commit, a lost group generation) does not stop the instance: the transaction is aborted, every
-//! task is rebuilt from its stores' last commit and its changelog, and the consumer rewinds to the
+//! Under exactly-once, a Kafka error while producing or committing (a timed-out commit, a lost
+//! group generation) does not stop the instance: the transaction is aborted, every task is
+//! rebuilt from its stores' last commit and its changelog, and the consumer rewinds to the
 //! committed offsets, so the aborted work is redone exactly once (ADR-023). Only a fatal error
 //! (e.g. this producer was fenced by a newer instance) or the same failure
 //! [`MAX_CONSECUTIVE_ABORTS`] times in a row stops the thread.
+//!
+//! An output record the broker refuses for a reason of its own ([`super::refusal`]) goes to the
+//! production handler under both guarantees. The broker refuses batches, and reports the
+//! refusal for every record of the batch, so a refused record is only a suspect until it is
+//! refused alone: sent in its own request, awaited before the next record is sent
+//! ("isolation").
+//! - At-least-once: at the commit, after the flush, each suspect is sent again alone; one
+//!   refused alone goes to the handler, the others are delivered, and then the offsets commit.
+//! - Exactly-once: the transaction is aborted as above, and the redo sends every output alone
+//!   until it has passed the inputs whose outputs were suspects. The culprit, refused alone,
+//!   aborts that transaction too; its fingerprint is kept, and when the next redo produces the
+//!   record again it goes to the handler instead of the producer (a dead letter inside the same
+//!   transaction), so the redo commits. One bad record thus costs two aborts. Such aborts count
+//!   apart from the repeating failures, up to [`MAX_CONSECUTIVE_REFUSAL_ABORTS`].
+//!
+//! A record the client itself refuses at `send` (too large for `message.max.bytes`) never
+//! enters the transaction and is handled at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,10 +46,13 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::error::{ErrorAction, StreamsError};
 use crate::record::RawRecord;
 use crate::state::ChangelogEntry;
-use crate::task::{StoreLocation, Task, TaskMetrics};
+use crate::task::{
+    dead_letter, dead_letter_headers, SourceCoordinates, StoreLocation, Task, TaskMetrics,
+};
 use crate::topology::Topology;
 
-use super::producer::DeliveryTracker;
+use super::producer::{DeliveryTracker, Origin, Refused, Role, Sent};
+use super::refusal::{self, Fingerprint};
 use super::restore::restore_task;
 use super::{ProcessingGuarantee, StreamsConfig};
 
@@ -41,6 +61,12 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// thread: a failure that repeats on every retry (a record the broker always refuses) must not
 /// loop forever.
 pub(crate) const MAX_CONSECUTIVE_ABORTS: u32 = 3;
+/// Aborts in a row, without a successful commit in between, caused by records the broker
+/// refused for a reason of their own. Each such abort either starts isolation or learns one
+/// culprit, so the redo gets further; only a topology that produces different refused records
+/// on every redo (its outputs depend on more than its inputs and state), or more bad records
+/// than this between two commits, reaches this bound.
+pub(crate) const MAX_CONSECUTIVE_REFUSAL_ABORTS: u32 = 10;
 
 /// Counters of one instance, readable while it runs.
 #[derive(Debug, Default)]
@@ -59,6 +85,8 @@ pub struct RuntimeMetrics {
     pub tasks: AtomicU64,
     /// Records the broker refused and the production handler dropped.
     pub production_dropped: AtomicU64,
+    /// Records the broker refused that the production handler sent to the dead-letter topic.
+    pub production_dead_lettered: AtomicU64,
     /// Transactions aborted and recovered from in process (exactly-once only).
     pub aborted_transactions: AtomicU64,
 }
@@ -79,12 +107,34 @@ pub(crate) struct TaskManager {
     /// Something was produced or written since the last commit.
     dirty: bool,
     last_commit: Instant,
-    /// Aborts since the last successful commit.
+    /// Aborts since the last successful commit, refusal aborts apart.
     consecutive_aborts: u32,
+    /// Aborts caused by refused records since the last successful commit.
+    consecutive_refusal_aborts: u32,
+    /// Culprits (outputs refused alone) of aborted transactions, with the broker's reason:
+    /// produced again by the redo, they go to the production handler instead (exactly-once).
+    refusals: HashMap<Fingerprint, KafkaError>,
+    /// Culprits handed to the production handler in the open transaction: an identical record
+    /// produced again in it goes there too, and an abort makes them culprits to await again.
+    handled: HashMap<Fingerprint, KafkaError>,
+    /// An output was refused alone in the open transaction, which must abort.
+    culprit_found: bool,
+    /// Per input partition, the offset of the last input whose outputs were suspects of a
+    /// refusal: outputs are sent alone until every such input has been processed again.
+    isolate_until: HashMap<(String, i32), i64>,
+    /// A suspect was produced outside of processing a record (a punctuation): outputs are
+    /// sent alone until a punctuation pass has run again.
+    isolate_unsourced: bool,
+    /// Origin of changelog records.
+    changelog: Arc<Origin>,
+    /// Origin of outputs produced outside of processing a record (initialization,
+    /// punctuation).
+    unsourced: Arc<Origin>,
     metrics: Arc<RuntimeMetrics>,
 }
 
-fn to_raw(message: &BorrowedMessage<'_>) -> RawRecord {
+/// The record of a consumed (or undelivered) Kafka message.
+pub(crate) fn to_raw<M: Message>(message: &M) -> RawRecord {
     let headers = message
         .headers()
         .map(|h| {
@@ -130,6 +180,20 @@ impl TaskManager {
             dirty: false,
             last_commit: Instant::now(),
             consecutive_aborts: 0,
+            consecutive_refusal_aborts: 0,
+            refusals: HashMap::new(),
+            handled: HashMap::new(),
+            culprit_found: false,
+            isolate_until: HashMap::new(),
+            isolate_unsourced: false,
+            changelog: Arc::new(Origin {
+                role: Role::Changelog,
+                source: None,
+            }),
+            unsourced: Arc::new(Origin {
+                role: Role::Output,
+                source: None,
+            }),
             metrics,
         })
     }
@@ -170,7 +234,7 @@ impl TaskManager {
             tracing::info!(partition, restored, "task ready");
             task.init()?;
             self.tasks.insert(partition, task);
-            self.ship(partition)?;
+            self.ship(partition, &self.unsourced.clone())?;
         }
         self.metrics
             .tasks
@@ -194,6 +258,8 @@ impl TaskManager {
             let kept: Vec<i32> = kept.collect();
             self.recover_or_fail(Err(error), consumer, &kept)?;
         }
+        self.isolate_until
+            .retain(|(_, partition), _| !partitions.contains(partition));
         for partition in partitions {
             if let Some(mut task) = self.tasks.remove(&partition) {
                 task.close()?;
@@ -218,12 +284,22 @@ impl TaskManager {
             return Ok(());
         };
         self.metrics.consumed.fetch_add(1, Ordering::Relaxed);
-        task.process(&to_raw(message))?;
-        self.pending.insert(
-            (message.topic().to_string(), partition),
-            message.offset() + 1,
-        );
-        self.ship(partition)
+        let raw = to_raw(message);
+        task.process(&raw)?;
+        let position = (message.topic().to_string(), partition);
+        if self
+            .isolate_until
+            .get(&position)
+            .is_some_and(|last| message.offset() > *last)
+        {
+            self.isolate_until.remove(&position);
+        }
+        self.pending.insert(position, message.offset() + 1);
+        let origin = Arc::new(Origin {
+            role: Role::Output,
+            source: Some(SourceCoordinates::of(&raw)),
+        });
+        self.ship(partition, &origin)
     }
 
     /// Moves every task's wall clock to now (wall-clock punctuators, idle-window closing).
@@ -234,13 +310,15 @@ impl TaskManager {
             if let Some(task) = self.tasks.get_mut(&partition) {
                 task.advance_wall_clock(now)?;
             }
-            self.ship(partition)?;
+            self.ship(partition, &self.unsourced.clone())?;
         }
+        self.isolate_unsourced = false;
         Ok(())
     }
 
-    /// Sends a task's outputs and its stores' changelog records.
-    fn ship(&mut self, partition: i32) -> Result<(), StreamsError> {
+    /// Sends a task's outputs (produced while `origin` was processed) and its stores'
+    /// changelog records.
+    fn ship(&mut self, partition: i32, origin: &Arc<Origin>) -> Result<(), StreamsError> {
         let Some(task) = self.tasks.get_mut(&partition) else {
             return Ok(());
         };
@@ -256,41 +334,185 @@ impl TaskManager {
             }
         }
         for record in outputs {
-            let mut headers = OwnedHeaders::new();
-            for (key, value) in &record.headers {
-                headers = headers.insert(Header {
-                    key,
-                    value: Some(value),
-                });
+            let dlq = self.config.handlers.dead_letter_topic.as_deref();
+            let origin = if dlq == Some(&*record.topic) {
+                Arc::new(Origin {
+                    role: Role::DeadLetter,
+                    source: origin.source.clone(),
+                })
+            } else {
+                origin.clone()
+            };
+            if origin.role == Role::Output {
+                if let Some(error) = self.take_refusal(&record) {
+                    self.refuse(&record, origin.source.as_ref(), error)?;
+                    continue;
+                }
             }
-            let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&record.topic)
-                .timestamp(record.timestamp)
-                .headers(headers);
-            if let Some(key) = &record.key {
-                base = base.key(key);
+            if !self.isolating() {
+                self.send_record(&record, origin)?;
+            } else if let Some(error) = self.send_alone(&record, origin)? {
+                // The culprit: the transaction cannot commit, and its redo hands the record to
+                // the production handler.
+                self.refusals
+                    .insert(Fingerprint::of(&record), error.clone());
+                self.culprit_found = true;
+                return Err(StreamsError::kafka("delivering a record sent alone")(error));
             }
-            if let Some(value) = &record.value {
-                base = base.payload(value);
-            }
-            if let Some(p) = record.partition {
-                base = base.partition(p);
-            }
-            self.send(base)?;
         }
         for (topic, entries) in &changelog {
             for entry in entries {
-                let mut base: BaseRecord<'_, [u8], [u8]> =
-                    BaseRecord::to(topic).partition(partition).key(&entry.key);
+                let mut base: BaseRecord<'_, [u8], [u8], Box<Sent>> = BaseRecord::with_opaque_to(
+                    topic,
+                    Box::new(Sent {
+                        origin: self.changelog.clone(),
+                        timestamp: 0,
+                    }),
+                )
+                .partition(partition)
+                .key(&entry.key);
                 if let Some(value) = &entry.value {
                     base = base.payload(value);
                 }
-                self.send(base)?;
+                self.send(base).map_err(|(error, _)| {
+                    StreamsError::kafka("producing a changelog record")(error)
+                })?;
             }
         }
         Ok(())
     }
 
-    fn send(&mut self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), StreamsError> {
+    /// The broker's reason if `record` is a culprit of an aborted transaction (or one already
+    /// handled in the open one).
+    fn take_refusal(&mut self, record: &RawRecord) -> Option<KafkaError> {
+        if self.refusals.is_empty() && self.handled.is_empty() {
+            return None;
+        }
+        let fingerprint = Fingerprint::of(record);
+        if let Some(error) = self.refusals.remove(&fingerprint) {
+            self.handled.insert(fingerprint, error.clone());
+            return Some(error);
+        }
+        self.handled.get(&fingerprint).cloned()
+    }
+
+    /// Whether outputs are sent alone (exactly-once, after a refusal; see the module doc).
+    fn isolating(&self) -> bool {
+        self.isolate_unsourced || !self.isolate_until.is_empty()
+    }
+
+    /// Sends `record` and waits for its delivery report, and for every other record in
+    /// flight: the broker judges it alone. Returns the broker's refusal of it; a refused dead
+    /// letter (alone, so the culprit) and every other failure are errors.
+    fn send_alone(
+        &mut self,
+        record: &RawRecord,
+        origin: Arc<Origin>,
+    ) -> Result<Option<KafkaError>, StreamsError> {
+        self.send_record(record, origin)?;
+        self.await_acks()?;
+        let failures = self.tracker.take_failures();
+        if let Some(error) = failures.other {
+            return Err(StreamsError::kafka("delivering records")(error));
+        }
+        let mut refusal = None;
+        for refused in failures.refused {
+            fail_on_dead_letter(&refused)?;
+            refusal = Some(refused.error);
+        }
+        Ok(refusal)
+    }
+
+    /// Sends one output record or dead letter; one the client refuses for a reason of its own
+    /// goes to the production handler at once.
+    fn send_record(&mut self, record: &RawRecord, origin: Arc<Origin>) -> Result<(), StreamsError> {
+        let mut headers = OwnedHeaders::new();
+        for (key, value) in &record.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let mut base: BaseRecord<'_, [u8], [u8], Box<Sent>> = BaseRecord::with_opaque_to(
+            &record.topic,
+            Box::new(Sent {
+                origin,
+                timestamp: record.timestamp,
+            }),
+        )
+        .timestamp(record.timestamp)
+        .headers(headers);
+        if let Some(key) = &record.key {
+            base = base.key(key);
+        }
+        if let Some(value) = &record.value {
+            base = base.payload(value);
+        }
+        if let Some(p) = record.partition {
+            base = base.partition(p);
+        }
+        match self.send(base) {
+            Ok(()) => Ok(()),
+            Err((error, _)) if !refusal::is_refusal(&error) => {
+                Err(StreamsError::kafka("producing")(error))
+            }
+            Err((error, origin)) if origin.role == Role::DeadLetter => {
+                Err(StreamsError::DeadLetterRefused {
+                    topic: record.topic.to_string(),
+                    source: error,
+                })
+            }
+            Err((error, origin)) => self.refuse(record, origin.source.as_ref(), error),
+        }
+    }
+
+    /// Applies the production handler to `record`, refused for a reason of its own.
+    fn refuse(
+        &mut self,
+        record: &RawRecord,
+        source: Option<&SourceCoordinates>,
+        error: KafkaError,
+    ) -> Result<(), StreamsError> {
+        let handlers = &self.config.handlers;
+        match (handlers.production, &handlers.dead_letter_topic) {
+            (ErrorAction::Fail, _) => Err(StreamsError::Refused {
+                topic: record.topic.to_string(),
+                source: error,
+            }),
+            (ErrorAction::DeadLetter, Some(dlq)) => {
+                tracing::warn!(topic = %record.topic, %error, "refused record sent to the dead-letter topic");
+                let timestamp = refusal::dead_letter_timestamp(source, wall_clock_ms());
+                let reason = error.to_string();
+                let mut dead = dead_letter(record, dlq, "production", &reason, source, timestamp);
+                dead.headers.push((
+                    dead_letter_headers::OUTPUT_TOPIC.to_string(),
+                    record.topic.as_bytes().to_vec(),
+                ));
+                self.metrics
+                    .production_dead_lettered
+                    .fetch_add(1, Ordering::Relaxed);
+                let origin = Arc::new(Origin {
+                    role: Role::DeadLetter,
+                    source: source.cloned(),
+                });
+                self.send_record(&dead, origin)
+            }
+            _ => {
+                tracing::warn!(topic = %record.topic, %error, "refused record dropped");
+                self.metrics
+                    .production_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands `record` to the producer, waiting while its queue is full; on failure returns the
+    /// error with the record's origin.
+    fn send(
+        &mut self,
+        mut record: BaseRecord<'_, [u8], [u8], Box<Sent>>,
+    ) -> Result<(), (KafkaError, Arc<Origin>)> {
         self.dirty = true;
         loop {
             match self.producer.send(record) {
@@ -303,7 +525,7 @@ impl TaskManager {
                     // The queue drains as the broker acknowledges; wait for some of it.
                     let _ = self.producer.flush(Duration::from_millis(100));
                 }
-                Err((error, _)) => return Err(StreamsError::kafka("producing")(error)),
+                Err((error, back)) => return Err((error, back.delivery_opaque.origin)),
             }
         }
     }
@@ -338,7 +560,7 @@ impl TaskManager {
                 self.producer
                     .flush(TIMEOUT)
                     .map_err(StreamsError::kafka("flushing the producer"))?;
-                self.check_deliveries()?;
+                self.settle_deliveries()?;
                 self.commit_stores()?;
                 if offsets.count() > 0 {
                     consumer
@@ -366,9 +588,11 @@ impl TaskManager {
             }
         }
         self.pending.clear();
+        self.handled.clear();
         self.dirty = false;
         self.last_commit = Instant::now();
         self.consecutive_aborts = 0;
+        self.consecutive_refusal_aborts = 0;
         self.metrics.commits.fetch_add(1, Ordering::Relaxed);
         self.metrics
             .commit_micros
@@ -393,20 +617,37 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Applies the production handler to records the broker refused since the last check.
+    /// Fails on any delivery failure since the last check (exactly-once: the transaction
+    /// that follows a failure must not commit).
     fn check_deliveries(&self) -> Result<(), StreamsError> {
-        let Some((error, failed)) = self.tracker.take_error() else {
-            return Ok(());
-        };
-        let exactly_once = self.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
-        if exactly_once || self.config.handlers.production == ErrorAction::Fail {
+        let failures = self.tracker.take_failures();
+        if let Some(refused) = failures.refused.into_iter().next() {
+            fail_on_dead_letter(&refused)?;
+            return Err(StreamsError::kafka("delivering records")(refused.error));
+        }
+        failures.other.map_or(Ok(()), |e| {
+            Err(StreamsError::kafka("delivering records")(e))
+        })
+    }
+
+    /// At-least-once, after a flush: sends every record refused in a batch again alone, so
+    /// the broker judges it by itself; one refused alone goes to the production handler (a
+    /// dead letter refused alone stops the instance). Any other failure stops the instance
+    /// before the offsets commit, so the records are produced again after the restart. A
+    /// suspect delivered this way lands after the records its partition received since.
+    fn settle_deliveries(&mut self) -> Result<(), StreamsError> {
+        let failures = self.tracker.take_failures();
+        if let Some(error) = failures.other {
             return Err(StreamsError::kafka("delivering records")(error));
         }
-        tracing::warn!(%error, failed, "records refused by the broker were dropped");
-        self.metrics
-            .production_dropped
-            .fetch_add(failed, Ordering::Relaxed);
-        Ok(())
+        for refused in failures.refused {
+            let source = refused.origin.source.clone();
+            if let Some(error) = self.send_alone(&refused.record, refused.origin)? {
+                self.refuse(&refused.record, source.as_ref(), error)?;
+            }
+        }
+        self.await_acks()?;
+        self.check_deliveries()
     }
 
     /// Commits every store with the offset of its last acknowledged changelog record.
@@ -450,22 +691,28 @@ impl TaskManager {
             return false;
         };
         let fatal = matches!(source, KafkaError::Transaction(e) if e.is_fatal());
-        exactly_once && !fatal && self.consecutive_aborts < MAX_CONSECUTIVE_ABORTS
+        exactly_once && !fatal
     }
 
-    /// Aborts the open transaction, drops every task with its uncommitted state, rewinds the
-    /// consumer to the committed offsets of `partitions` and rebuilds their tasks from their
-    /// stores and changelogs.
+    /// Aborts the open transaction, drops every task with its uncommitted state, learns the
+    /// records the broker refused for a reason of their own, rewinds the consumer to the
+    /// committed offsets of `partitions` and rebuilds their tasks from their stores and
+    /// changelogs. Returns `cause` instead of rebuilding once the aborts in a row reach
+    /// their bound.
     fn abort_and_recover<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
         partitions: &[i32],
         cause: StreamsError,
     ) -> Result<(), StreamsError> {
-        self.consecutive_aborts += 1;
-        tracing::warn!(error = %cause, attempt = self.consecutive_aborts, "aborting the transaction and recovering the tasks");
+        tracing::warn!(error = %cause, "aborting the transaction");
         if let Err(error) = self.producer.abort_transaction(TIMEOUT) {
             tracing::warn!(%error, "abort failed; the new producer's initialization aborts instead");
+        }
+        // The delivery report of a refused record may still wait in the queue the producer's
+        // thread serves; the in-flight count covers those reports too.
+        if let Err(error) = self.await_acks() {
+            tracing::warn!(%error, "delivery reports of the aborted transaction");
         }
         for (_, task) in std::mem::take(&mut self.tasks) {
             // Dropped without a commit: the stores keep their last committed state.
@@ -473,6 +720,24 @@ impl TaskManager {
         }
         self.pending.clear();
         self.dirty = false;
+        let suspects = self.suspect_refusals();
+        let culprit = std::mem::take(&mut self.culprit_found);
+        let handled = std::mem::take(&mut self.handled);
+        self.refusals.extend(handled);
+        let (aborts, bound) = if suspects > 0 || culprit {
+            self.consecutive_refusal_aborts += 1;
+            (
+                self.consecutive_refusal_aborts,
+                MAX_CONSECUTIVE_REFUSAL_ABORTS,
+            )
+        } else {
+            self.consecutive_aborts += 1;
+            (self.consecutive_aborts, MAX_CONSECUTIVE_ABORTS)
+        };
+        if aborts > bound {
+            return Err(cause);
+        }
+        tracing::warn!(attempt = aborts, suspects, culprit, "recovering the tasks");
         self.metrics
             .aborted_transactions
             .fetch_add(1, Ordering::Relaxed);
@@ -486,6 +751,25 @@ impl TaskManager {
         self.assign(partitions.iter().copied())?;
         self.last_commit = Instant::now();
         Ok(())
+    }
+
+    /// Takes the records the aborted transaction's broker refused in batches, and makes the
+    /// redo send outputs alone until it has passed the inputs they came from; returns how many.
+    fn suspect_refusals(&mut self) -> usize {
+        let refused = self.tracker.take_failures().refused;
+        for suspect in &refused {
+            match &suspect.origin.source {
+                Some(source) => {
+                    let last = self
+                        .isolate_until
+                        .entry((source.topic.to_string(), source.partition))
+                        .or_insert(source.offset);
+                    *last = (*last).max(source.offset);
+                }
+                None => self.isolate_unsourced = true,
+            }
+        }
+        refused.len()
     }
 
     /// Moves the consumer of `partitions` (of every topic it reads) back to the committed
@@ -527,6 +811,23 @@ impl TaskManager {
         Ok(())
     }
 
+    /// Drops every task without committing, after an error stopped the thread: the stores
+    /// keep their last committed state, and under exactly-once the open transaction aborts,
+    /// so nothing of the failed work becomes visible.
+    pub(crate) fn abandon(&mut self) {
+        if self.transactional_id.is_some() {
+            if let Err(error) = self.producer.abort_transaction(TIMEOUT) {
+                tracing::warn!(%error, "aborting the open transaction");
+            }
+        }
+        for (_, task) in std::mem::take(&mut self.tasks) {
+            self.closed_totals.add(task.metrics());
+        }
+        self.pending.clear();
+        self.isolate_until.clear();
+        self.metrics.tasks.store(0, Ordering::Relaxed);
+    }
+
     /// Commits and closes every task (clean shutdown).
     pub(crate) fn shutdown<C: ConsumerContext>(
         &mut self,
@@ -535,6 +836,17 @@ impl TaskManager {
         let partitions = self.partitions();
         self.revoke(partitions, consumer)
     }
+}
+
+/// Stops on a refused dead letter: the record it stands for can go nowhere else.
+fn fail_on_dead_letter(refused: &Refused) -> Result<(), StreamsError> {
+    if refused.origin.role == Role::DeadLetter {
+        return Err(StreamsError::DeadLetterRefused {
+            topic: refused.record.topic.to_string(),
+            source: refused.error.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// The instance's producer, idempotent, and under exactly-once transactional with its first

@@ -73,8 +73,9 @@ impl ConsumerContext for RebalanceContext {
     }
 }
 
-/// Runs until `running` is cleared or a record fails with a failing handler; then commits and
-/// closes the tasks and leaves the group.
+/// Runs until `running` is cleared or an error stops it (a record failing with a failing
+/// handler, a failing store, a cluster failure it cannot recover from); then commits and closes
+/// the tasks (after an error: drops them uncommitted) and leaves the group.
 pub(crate) fn run(
     consumer: BaseConsumer<RebalanceContext>,
     shared: Arc<Shared>,
@@ -110,7 +111,13 @@ pub(crate) fn run(
         }
         Ok(())
     })();
-    let shutdown = shared.tasks().shutdown(&consumer);
+    let shutdown = match &result {
+        Ok(()) => shared.tasks().shutdown(&consumer),
+        Err(_) => {
+            shared.tasks().abandon();
+            Ok(())
+        }
+    };
     consumer.unsubscribe();
     result.and(shutdown)
 }

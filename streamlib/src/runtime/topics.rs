@@ -9,13 +9,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::error::StreamsError;
-use crate::topology::{InternalTopicKind, Topology};
+use crate::topology::{InternalTopic, InternalTopicKind, Topology};
 
 use super::StreamsConfig;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-/// Retention of windowed changelogs (`compact,delete`): one week.
-const WINDOWED_CHANGELOG_RETENTION_MS: &str = "604800000";
+/// Added to a window store's retention for its changelog's `retention.ms`, as Kafka Streams'
+/// `windowstore.changelog.additional.retention.ms` does (default one day): a restore after a
+/// stop of up to a day still finds every window the store keeps.
+const WINDOWED_CHANGELOG_MARGIN: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Partition counts of existing topics.
 fn partition_counts(config: &StreamsConfig) -> Result<BTreeMap<String, i32>, StreamsError> {
@@ -58,11 +60,25 @@ pub(crate) fn prepare(topology: &Topology, config: &StreamsConfig) -> Result<i32
         .iter()
         .map(|t| format!("{}-{}", config.application_id, t.name))
         .collect();
-    let new_topics: Vec<NewTopic<'_>> = internal
+    let missing: Vec<(&InternalTopic, &String)> = internal
         .iter()
         .zip(&names)
         .filter(|(_, name)| !existing.contains_key(*name))
-        .map(|(topic, name)| {
+        .collect();
+    let retentions: Vec<String> = missing
+        .iter()
+        .map(|(topic, _)| match topic.kind {
+            InternalTopicKind::WindowedChangelog { retention } => (retention
+                + WINDOWED_CHANGELOG_MARGIN)
+                .as_millis()
+                .to_string(),
+            InternalTopicKind::Repartition | InternalTopicKind::Changelog => String::new(),
+        })
+        .collect();
+    let new_topics: Vec<NewTopic<'_>> = missing
+        .iter()
+        .zip(&retentions)
+        .map(|((topic, name), retention_ms)| {
             let new = NewTopic::new(
                 name,
                 partitions,
@@ -71,9 +87,9 @@ pub(crate) fn prepare(topology: &Topology, config: &StreamsConfig) -> Result<i32
             match topic.kind {
                 InternalTopicKind::Repartition => new,
                 InternalTopicKind::Changelog => new.set("cleanup.policy", "compact"),
-                InternalTopicKind::WindowedChangelog => new
+                InternalTopicKind::WindowedChangelog { .. } => new
                     .set("cleanup.policy", "compact,delete")
-                    .set("retention.ms", WINDOWED_CHANGELOG_RETENTION_MS),
+                    .set("retention.ms", retention_ms),
             }
         })
         .collect();
@@ -92,8 +108,11 @@ pub(crate) fn prepare(topology: &Topology, config: &StreamsConfig) -> Result<i32
     Ok(partitions)
 }
 
-fn create(config: &StreamsConfig, topics: &[NewTopic<'_>]) -> Result<(), StreamsError> {
-    let admin: AdminClient<DefaultClientContext> = config
+/// An admin client and a runtime to drive its futures on this thread.
+fn admin(
+    config: &StreamsConfig,
+) -> Result<(AdminClient<DefaultClientContext>, tokio::runtime::Runtime), StreamsError> {
+    let admin = config
         .client(&[])
         .create()
         .map_err(StreamsError::kafka("creating an admin client"))?;
@@ -101,6 +120,11 @@ fn create(config: &StreamsConfig, topics: &[NewTopic<'_>]) -> Result<(), Streams
         .enable_all()
         .build()
         .map_err(|e| StreamsError::Config(format!("starting a tokio runtime: {e}")))?;
+    Ok((admin, runtime))
+}
+
+fn create(config: &StreamsConfig, topics: &[NewTopic<'_>]) -> Result<(), StreamsError> {
+    let (admin, runtime) = admin(config)?;
     let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
     let results = runtime
         .block_on(admin.create_topics(topics, &options))

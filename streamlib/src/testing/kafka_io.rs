@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -34,7 +34,54 @@ pub struct Consumed {
 /// # Panics
 /// Panics when the broker refuses; tests should fail loudly.
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+    create_topic_with_configs(bootstrap, topic, partitions, &[]);
+}
+
+/// Creates `topic` like [`create_topic`], with topic configs (e.g. `max.message.bytes`).
+///
+/// # Panics
+/// Panics when the broker refuses; tests should fail loudly.
+pub fn create_topic_with_configs(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) {
+    let (admin, runtime) = admin(bootstrap);
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
+    for (name, value) in configs {
+        new = new.set(name, value);
+    }
+    let results = runtime
+        .block_on(admin.create_topics(
+            &[new],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        ))
+        .expect("create_topics request");
+    for result in results {
+        result.expect("topic created");
+    }
+}
+
+/// The value of config `name` of `topic`, read with the admin client's `describe_configs`.
+///
+/// # Panics
+/// Panics when the broker cannot describe the topic.
+pub fn topic_config(bootstrap: &str, topic: &str, name: &str) -> Option<String> {
+    let (admin, runtime) = admin(bootstrap);
+    let results = runtime
+        .block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new()))
+        .expect("describe_configs request");
+    let resource = results
+        .into_iter()
+        .next()
+        .expect("one result")
+        .expect("topic described");
+    resource.get(name).and_then(|entry| entry.value.clone())
+}
+
+fn admin(bootstrap: &str) -> (AdminClient<DefaultClientContext>, tokio::runtime::Runtime) {
+    let admin = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("admin client");
@@ -42,19 +89,7 @@ pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let results = runtime
-        .block_on(admin.create_topics(
-            &[NewTopic::new(
-                topic,
-                partitions,
-                TopicReplication::Fixed(-1),
-            )],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        ))
-        .expect("create_topics request");
-    for result in results {
-        result.expect("topic created");
-    }
+    (admin, runtime)
 }
 
 /// Produces `(key, value, timestamp)` records with Kafka's default (murmur2) partitioner and
@@ -112,6 +147,10 @@ pub fn consume_until(
             break;
         }
         match consumer.poll(Duration::from_millis(200)) {
+            // A topic created a moment ago may not be known to every broker yet.
+            Some(Err(rdkafka::error::KafkaError::MessageConsumption(
+                rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+            ))) => check = true,
             Some(message) => {
                 let message = message.expect("consume");
                 let headers = message

@@ -49,9 +49,16 @@ pub enum StoreKind {
     /// Plain key-value store.
     KeyValue,
     /// Window store (key, window start) → value.
-    Window,
+    Window {
+        /// How long a window's entries matter after the window starts: window size plus grace
+        /// (for sliding windows twice the time difference plus grace, as in Kafka Streams).
+        retention: Duration,
+    },
     /// Session store (key, start, end) → value.
-    Session,
+    Session {
+        /// How long a session's entries matter after its end: the inactivity gap plus grace.
+        retention: Duration,
+    },
     /// Key-value store whose entries expire `ttl` after they were written (stream time).
     Ttl {
         /// Time to live.
@@ -122,8 +129,12 @@ pub enum InternalTopicKind {
     Repartition,
     /// Changelog of a key-value store (`cleanup.policy=compact`).
     Changelog,
-    /// Changelog of a window or session store (`compact,delete` with retention).
-    WindowedChangelog,
+    /// Changelog of a window or session store (`compact,delete`, kept as long as its store
+    /// keeps windows; the host adds a margin).
+    WindowedChangelog {
+        /// The store's retention.
+        retention: Duration,
+    },
 }
 
 /// A built, immutable processing graph; hosts run one task of it per input partition.
@@ -185,7 +196,9 @@ impl Topology {
             .map(|s| InternalTopic {
                 name: format!("{}-changelog", s.name),
                 kind: match s.kind {
-                    StoreKind::Window | StoreKind::Session => InternalTopicKind::WindowedChangelog,
+                    StoreKind::Window { retention } | StoreKind::Session { retention } => {
+                        InternalTopicKind::WindowedChangelog { retention }
+                    }
                     StoreKind::KeyValue | StoreKind::Ttl { .. } => InternalTopicKind::Changelog,
                 },
             });

@@ -79,6 +79,11 @@ impl<K: 'static, V, A: 'static> AggregateParts<K, V, A> {
     }
 }
 
+/// A store retention of `ms` milliseconds (window arithmetic never yields a negative one).
+fn retention(ms: i64) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(ms).unwrap_or_default())
+}
+
 /// A window definition that knows how to aggregate.
 pub trait WindowDefinition: Copy + Send + Sync + 'static {
     /// The store kind its aggregation keeps.
@@ -96,7 +101,9 @@ pub trait WindowDefinition: Copy + Send + Sync + 'static {
 
 impl WindowDefinition for TimeWindows {
     fn store_kind(&self) -> StoreKind {
-        StoreKind::Window
+        StoreKind::Window {
+            retention: retention(self.size_ms() + self.grace_ms()),
+        }
     }
 
     #[allow(private_interfaces)]
@@ -110,7 +117,9 @@ impl WindowDefinition for TimeWindows {
 
 impl WindowDefinition for SessionWindows {
     fn store_kind(&self) -> StoreKind {
-        StoreKind::Session
+        StoreKind::Session {
+            retention: retention(self.gap_ms() + self.grace_ms()),
+        }
     }
 
     #[allow(private_interfaces)]
@@ -124,7 +133,9 @@ impl WindowDefinition for SessionWindows {
 
 impl WindowDefinition for SlidingWindows {
     fn store_kind(&self) -> StoreKind {
-        StoreKind::Window
+        StoreKind::Window {
+            retention: retention(2 * self.difference_ms() + self.grace_ms()),
+        }
     }
 
     #[allow(private_interfaces)]
