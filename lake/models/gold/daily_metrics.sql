@@ -17,6 +17,9 @@
 --                     days ending on the date (nulls skipped); null with fewer than 2 returns
 --   max_drawdown_30d  largest fall from a close to a later close within the 30 calendar days
 --                     ending on the date: max(1 - close_t / close_s), s <= t; 0 when none fell
+-- determinism: floating-point sums depend on the order of their inputs, so every sum runs as a
+--   window over rows sorted by time (ts_event, day) instead of a GROUP BY fed in whatever order
+--   the partitions deliver: re-running a day gives bit-identical values (ADR-038).
 WITH points AS (
     SELECT coin_id, vs_currency, ts_event, price,
            CAST(CAST(ts_event AS DATE) AS INT) AS day
@@ -30,12 +33,19 @@ intraday AS (
                AS intraday_log_return
     FROM points
 ),
+intraday_sums AS (
+    SELECT coin_id, vs_currency, day, ts_event, price,
+           sum(intraday_log_return * intraday_log_return) OVER (
+               PARTITION BY coin_id, vs_currency, day ORDER BY ts_event
+               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS squared_returns
+    FROM intraday
+),
 daily AS (
     SELECT coin_id, vs_currency, day,
            last_value(price ORDER BY ts_event) AS close,
            count(*) AS intraday_points,
-           sqrt(sum(intraday_log_return * intraday_log_return)) AS realized_vol
-    FROM intraday
+           sqrt(max(squared_returns)) AS realized_vol
+    FROM intraday_sums
     GROUP BY coin_id, vs_currency, day
 ),
 returns AS (
@@ -51,16 +61,24 @@ targets AS (
     SELECT * FROM returns
     WHERE day >= CAST($start_date AS INT) AND day < CAST($end_date AS INT)
 ),
-rolling AS (
-    SELECT t.coin_id, t.vs_currency, t.day,
-           CASE WHEN count(w.log_return) FILTER (WHERE w.day > t.day - 7) >= 2
-                THEN stddev_samp(w.log_return) FILTER (WHERE w.day > t.day - 7) END AS vol_7d,
-           CASE WHEN count(w.log_return) >= 2 THEN stddev_samp(w.log_return) END AS vol_30d
+window_returns AS (
+    SELECT t.coin_id, t.vs_currency, t.day, w.day AS w_day,
+           CASE WHEN w.day > t.day - 7 THEN w.log_return END AS return_7d,
+           w.log_return AS return_30d
     FROM targets AS t
     JOIN returns AS w
       ON w.coin_id = t.coin_id AND w.vs_currency = t.vs_currency
      AND w.day > t.day - 30 AND w.day <= t.day
-    GROUP BY t.coin_id, t.vs_currency, t.day
+),
+rolling AS (
+    SELECT DISTINCT coin_id, vs_currency, day,
+           CASE WHEN count(return_7d) OVER by_day >= 2
+                THEN stddev_samp(return_7d) OVER by_day END AS vol_7d,
+           CASE WHEN count(return_30d) OVER by_day >= 2
+                THEN stddev_samp(return_30d) OVER by_day END AS vol_30d
+    FROM window_returns
+    WINDOW by_day AS (PARTITION BY coin_id, vs_currency, day ORDER BY w_day
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 ),
 drawdown AS (
     SELECT t.coin_id, t.vs_currency, t.day,

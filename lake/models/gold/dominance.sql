@@ -6,9 +6,10 @@
 -- formulas:   market_cap        the coin's last non-null market_cap of the day (by ts_event)
 --             total_market_cap  sum of those over the coins of the day (same vs_currency)
 --             share             market_cap / total_market_cap; null when the total is 0
+-- determinism: the total adds the caps in coin_id order, so a re-run is bit-identical (ADR-038)
 SELECT date, coin_id, vs_currency, market_cap,
-       sum(market_cap) OVER (PARTITION BY date, vs_currency) AS total_market_cap,
-       market_cap / nullif(sum(market_cap) OVER (PARTITION BY date, vs_currency), 0) AS share
+       sum(market_cap) OVER coins_of_day AS total_market_cap,
+       market_cap / nullif(sum(market_cap) OVER coins_of_day, 0) AS share
 FROM (
     SELECT coin_id, vs_currency, date,
            last_value(market_cap ORDER BY ts_event) AS market_cap
@@ -21,3 +22,5 @@ FROM (
     ) AS snapshots
     GROUP BY coin_id, vs_currency, date
 ) AS last_snapshots
+WINDOW coins_of_day AS (PARTITION BY date, vs_currency ORDER BY coin_id
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
