@@ -68,6 +68,9 @@ def main(export: str, out: str) -> None:
     for name, doc in sorted(docs.items()):
         kind = name.split("/", 1)[0] if "/" in name else "metadata"
         if kind == "metadata":
+            # An export of dashboards says `type: Dashboard`; the files hold every kind of asset, for
+            # POST /api/v1/assets/import/ as well as import-directory (which ignores the type).
+            doc["type"] = "assets"
             dump(out_dir / "metadata.yaml", doc, HEADERS[kind])
         elif kind == "databases":
             doc["sqlalchemy_uri"] = "${WAREHOUSE_URL}"
