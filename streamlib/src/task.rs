@@ -1,5 +1,12 @@
 //! A task: the node tree and stores of one partition. The `TopologyTestDriver` and the Kafka
 //! runtime both host tasks, so a topology behaves the same under test and in production.
+//!
+//! A host moves a task through one cycle per input (or punctuation): it hands the task a
+//! record, [`Task::drain`]s what the task produced (outputs and changelog records), makes those
+//! durable its own way (the driver files them in memory, the runtime produces them to Kafka),
+//! and at its commit calls [`Task::commit`] with the offset of each store's last durable
+//! changelog record. Both hosts commit through that one method, so a store's checkpoint means
+//! the same under test and in production.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,10 +17,10 @@ use crate::processor::node::{NodeId, SourceNode};
 use crate::processor::{PunctuationType, PunctuatorId};
 use crate::record::{RawRecord, RecordMetadata};
 use crate::state::{
-    memory_store, rocksdb_store, KeyValueStore, RocksDbShared, SessionStore, StateStore,
-    TtlKeyValueStore, WindowStore,
+    memory_store, rocksdb_store, ChangelogEntry, KeyValueStore, RocksDbShared, SessionStore,
+    StateError, StateStore, TtlKeyValueStore, WindowStore,
 };
-use crate::topology::{StoreBackend, StoreKind, StoreSpec, Topology};
+use crate::topology::{changelog_topic, StoreBackend, StoreKind, StoreSpec, Topology};
 
 /// Counters of one task, read by the driver and exported by the runtime.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -237,8 +244,17 @@ impl TaskContext {
     }
 }
 
+/// What a task produced since its last [`Task::drain`].
+pub(crate) struct Drained {
+    /// Output, repartition and dead-letter records, in production order.
+    pub(crate) outputs: Vec<RawRecord>,
+    /// The changelog records of each store that was written, by changelog topic, in write order.
+    pub(crate) changelog: Vec<(String, Vec<ChangelogEntry>)>,
+}
+
 /// The node tree and stores of one partition.
 pub(crate) struct Task {
+    application_id: String,
     sources: HashMap<Arc<str>, Box<dyn SourceNode>>,
     ctx: TaskContext,
     handlers: ErrorHandlers,
@@ -267,6 +283,7 @@ impl Task {
             punctuators: Vec::new(),
         };
         Ok(Self {
+            application_id: application_id.to_string(),
             sources: topology.instantiate(application_id),
             ctx,
             handlers,
@@ -365,9 +382,39 @@ impl Task {
         Ok(())
     }
 
-    /// Output records produced since the last call, in production order.
-    pub(crate) fn take_outputs(&mut self) -> Vec<RawRecord> {
-        std::mem::take(&mut self.ctx.outputs)
+    /// Takes the outputs and changelog records produced since the last call. The stores'
+    /// writes stay uncommitted until [`Task::commit`].
+    pub(crate) fn drain(&mut self) -> Drained {
+        let outputs = std::mem::take(&mut self.ctx.outputs);
+        let mut changelog = Vec::new();
+        for (name, store) in self.ctx.stores.iter_mut() {
+            let entries = store.as_state_store().take_changelog();
+            if !entries.is_empty() {
+                changelog.push((changelog_topic(&self.application_id, name), entries));
+            }
+        }
+        Drained { outputs, changelog }
+    }
+
+    /// Commits every store: its writes since the last commit become its state, checkpointed
+    /// at the offset `checkpoints` gives for its changelog topic (of this task's partition),
+    /// the offset of the last changelog record the host has made durable. A store for which
+    /// it gives none keeps its checkpoint, and a checkpoint never moves back (the store holds
+    /// every change up to it).
+    pub(crate) fn commit(
+        &mut self,
+        checkpoints: impl Fn(&str) -> Option<i64>,
+    ) -> Result<(), StateError> {
+        for (name, store) in self.ctx.stores.iter_mut() {
+            let store = store.as_state_store();
+            let durable = checkpoints(&changelog_topic(&self.application_id, name));
+            let checkpoint = match (durable, store.checkpoint()) {
+                (Some(d), Some(c)) => Some(d.max(c)),
+                (d, c) => d.or(c),
+            };
+            store.commit(checkpoint)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn metrics(&self) -> &TaskMetrics {

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::task::TaskMetrics;
 
-use super::task_manager::RuntimeMetrics;
 use super::thread::Shared;
+use super::RuntimeMetrics;
 
 /// Consumer lag per input partition, from librdkafka's statistics.
 #[derive(Default)]

@@ -6,6 +6,12 @@
 //! checkpoint on) before it processes. Start more instances with the same `application.id` to
 //! scale out.
 //!
+//! The runtime is split by concern, as Kafka Streams' is (ADR-039): `assignment` (the task
+//! manager: tasks created on assignment, closed on revocation), `collector` (the producer, the
+//! sends and their delivery reports in `delivery`, refused records in `refusal`), `commit`
+//! (the commit or transaction step, abort and rewind), `restore` (replaying changelogs) and
+//! `thread` (the loop that polls and drives them).
+//!
 //! ```no_run
 //! use streamlib::prelude::*;
 //! use streamlib::runtime::{KafkaStreams, ProcessingGuarantee, StreamsConfig};
@@ -21,32 +27,62 @@
 //! # Ok::<(), streamlib::error::StreamsError>(())
 //! ```
 
+mod assignment;
+mod collector;
+mod commit;
 mod config;
+mod delivery;
 mod metrics;
-mod producer;
 mod refusal;
 mod restore;
 mod signal;
-mod task_manager;
 mod thread;
 mod topics;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message};
 
 pub use config::{ExtraMetrics, ProcessingGuarantee, StreamsConfig};
 pub use signal::run_until_signal;
-pub use task_manager::RuntimeMetrics;
 
 use crate::error::StreamsError;
+use crate::record::RawRecord;
 use crate::state::RocksDbShared;
 use crate::task::StoreLocation;
 use crate::topology::{InternalTopicKind, Topology};
-use task_manager::TaskManager;
+use assignment::TaskManager;
 use thread::{RebalanceContext, Shared};
+
+/// How long a call to the cluster may take before it fails.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Counters of one instance, readable while it runs.
+#[derive(Debug, Default)]
+pub struct RuntimeMetrics {
+    /// Records consumed from input and repartition topics.
+    pub consumed: AtomicU64,
+    /// Records produced (outputs, repartition records, changelog records, dead letters).
+    pub produced: AtomicU64,
+    /// Changelog records applied while restoring.
+    pub restored: AtomicU64,
+    /// Commits completed.
+    pub commits: AtomicU64,
+    /// Sum of commit durations in microseconds.
+    pub commit_micros: AtomicU64,
+    /// Tasks currently assigned.
+    pub tasks: AtomicU64,
+    /// Records the broker refused and the production handler dropped.
+    pub production_dropped: AtomicU64,
+    /// Records the broker refused that the production handler sent to the dead-letter topic.
+    pub production_dead_lettered: AtomicU64,
+    /// Transactions aborted and recovered from in process (exactly-once only).
+    pub aborted_transactions: AtomicU64,
+}
 
 /// A running (or ready to run) application instance.
 pub struct KafkaStreams {
@@ -204,4 +240,33 @@ impl Drop for KafkaStreams {
             tracing::error!(%error, "closing the streams instance");
         }
     }
+}
+
+/// The record of a consumed (or undelivered) Kafka message.
+pub(crate) fn to_raw<M: Message>(message: &M) -> RawRecord {
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|Header { key, value }| (key.to_string(), value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    RawRecord {
+        topic: Arc::from(message.topic()),
+        partition: Some(message.partition()),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        timestamp: message.timestamp().to_millis().unwrap_or_default(),
+        headers,
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }

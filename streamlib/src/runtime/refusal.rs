@@ -6,13 +6,13 @@
 //! broker finds invalid fails however often it is sent: it is the record's fault, not the
 //! cluster's, so it goes to the production handler under both guarantees. Every other
 //! delivery failure (timeouts, a lost coordinator, fencing) keeps the abort-and-retry or stop
-//! behaviour of the task manager.
+//! behaviour of the commit step ([`super::commit`]).
 //!
 //! The broker judges a batch, not a record: a batch too large fails as a whole, and an
 //! `INVALID_TIMESTAMP` is reported for every record of the batch that holds one bad
-//! timestamp. So a refusal in a batch only makes its records suspects; the task manager sends
-//! them again one record per request ("isolation"), and only a record refused alone is the
-//! culprit.
+//! timestamp. So a refusal in a batch only makes its records suspects; the record collector
+//! sends them again one record per request ("isolation"), and only a record refused alone is
+//! the culprit.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};

@@ -10,12 +10,11 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::error::StreamsError;
 use crate::state::RestoreRecord;
 use crate::task::Task;
-use crate::topology::StoreSpec;
+use crate::topology::{changelog_topic, StoreSpec};
 
-use super::StreamsConfig;
+use super::{StreamsConfig, TIMEOUT};
 
 const BATCH: usize = 1_000;
-const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The low and high watermark of `topic`/`partition`. A changelog topic created moments ago may
 /// be missing from the client's or the broker's metadata yet (NotLeaderForPartition,
@@ -47,8 +46,8 @@ fn watermarks(
     }
 }
 
-/// Replays `<app>-<store>-changelog` partition `partition` into each logged store of `task`,
-/// from the store's checkpoint + 1 to the end. Returns the number of records applied.
+/// Replays partition `partition` of each logged store's changelog topic into that store of
+/// `task`, from the store's checkpoint + 1 to the end. Returns the number of records applied.
 pub(crate) fn restore_task(
     task: &mut Task,
     partition: i32,
@@ -65,7 +64,7 @@ pub(crate) fn restore_task(
         .map_err(StreamsError::kafka("creating the restore consumer"))?;
     let mut restored = 0;
     for spec in stores.iter().filter(|s| s.logged) {
-        let topic = format!("{}-{}-changelog", config.application_id, spec.name);
+        let topic = changelog_topic(&config.application_id, &spec.name);
         let Some(store) = task.stores().get_mut(&spec.name) else {
             continue;
         };

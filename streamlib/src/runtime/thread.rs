@@ -11,8 +11,8 @@ use rdkafka::TopicPartitionList;
 
 use crate::error::StreamsError;
 
+use super::assignment::TaskManager;
 use super::metrics::ConsumerLag;
-use super::task_manager::TaskManager;
 
 const POLL: Duration = Duration::from_millis(50);
 const PUNCTUATE_EVERY: Duration = Duration::from_millis(100);

@@ -11,9 +11,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use crate::error::StreamsError;
 use crate::topology::{InternalTopic, InternalTopicKind, Topology};
 
-use super::StreamsConfig;
+use super::{StreamsConfig, TIMEOUT};
 
-const TIMEOUT: Duration = Duration::from_secs(30);
 /// Added to a window store's retention for its changelog's `retention.ms`, as Kafka Streams'
 /// `windowstore.changelog.additional.retention.ms` does (default one day): a restore after a
 /// stop of up to a day still finds every window the store keeps.

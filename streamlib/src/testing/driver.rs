@@ -49,7 +49,8 @@ impl Default for DriverConfig {
 ///
 /// Repartition topics are honoured (records re-enter through the partition of their new key),
 /// stores are committed after every input record, and each store write is also recorded as a
-/// changelog record, readable as the topic `<application.id>-<store>-changelog`.
+/// changelog record, readable as the topic [`changelog_topic`](crate::topology::changelog_topic)
+/// (`<application.id>-<store>-changelog`).
 ///
 /// ```
 /// use streamlib::prelude::*;
@@ -279,34 +280,33 @@ impl TopologyTestDriver {
         *next - 1
     }
 
-    /// Commits the task's stores, records their changelog, files its outputs, and returns the
-    /// records it wrote to repartition topics (to be processed next).
+    /// Drains the task, commits its stores at the offsets their changelog records get here,
+    /// files its outputs and changelog records, and returns the records it wrote to
+    /// repartition topics (to be processed next).
     fn drain(&mut self, p: usize) -> Result<Vec<RawRecord>, ProcessError> {
         let partition = p as i32;
-        let mut changelogs: Vec<(Arc<str>, Vec<ChangelogEntry>)> = Vec::new();
-        for (name, store) in self.tasks[p].stores().iter_mut() {
-            let store = store.as_state_store();
-            let entries = store.take_changelog();
-            let topic: Arc<str> =
-                Arc::from(format!("{}-{name}-changelog", self.config.application_id));
-            let first = self
-                .offsets
-                .get(&(topic.clone(), partition))
-                .copied()
-                .unwrap_or(0);
-            let checkpoint = match entries.len() as i64 {
-                0 => store.checkpoint(),
-                n => Some(first + n - 1),
-            };
-            store.commit(checkpoint)?;
-            if !entries.is_empty() {
-                self.offsets
-                    .insert((topic.clone(), partition), first + entries.len() as i64);
-                changelogs.push((topic, entries));
-            }
-        }
-        for (topic, entries) in changelogs {
-            let first = self.offsets[&(topic.clone(), partition)] - entries.len() as i64;
+        let drained = self.tasks[p].drain();
+        let changelogs: Vec<(Arc<str>, i64, Vec<ChangelogEntry>)> = drained
+            .changelog
+            .into_iter()
+            .map(|(topic, entries)| {
+                let topic: Arc<str> = Arc::from(topic);
+                let first = self
+                    .offsets
+                    .get(&(topic.clone(), partition))
+                    .copied()
+                    .unwrap_or(0);
+                (topic, first, entries)
+            })
+            .collect();
+        let written: HashMap<&str, i64> = changelogs
+            .iter()
+            .map(|(topic, first, entries)| (&**topic, first + entries.len() as i64 - 1))
+            .collect();
+        self.tasks[p].commit(|topic| written.get(topic).copied())?;
+        for (topic, first, entries) in changelogs {
+            self.offsets
+                .insert((topic.clone(), partition), first + entries.len() as i64);
             let queue = self.outputs.entry(topic.clone()).or_default();
             for (offset, entry) in (first..).zip(entries) {
                 queue.push_back(RawRecord {
@@ -321,7 +321,7 @@ impl TopologyTestDriver {
             }
         }
         let mut repartitioned = Vec::new();
-        for record in self.tasks[p].take_outputs() {
+        for record in drained.outputs {
             if self.repartition_topics.contains(&record.topic) {
                 repartitioned.push(record);
             } else {

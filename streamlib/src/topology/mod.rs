@@ -79,7 +79,7 @@ pub enum StoreBackend {
 /// A named state store of a topology.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreSpec {
-    /// Unique name; the changelog topic is `<application.id>-<name>-changelog`.
+    /// Unique name; the changelog topic is [`changelog_topic`].
     pub name: String,
     /// Kind of store.
     pub kind: StoreKind,
@@ -111,6 +111,23 @@ impl StoreSpec {
         self.logged = false;
         self
     }
+}
+
+/// The changelog topic of store `store` of application `application_id`,
+/// `<application.id>-<store>-changelog`: the one place that names it, for the hosts that write
+/// and restore it and for the tests that read it.
+///
+/// ```
+/// assert_eq!(streamlib::topology::changelog_topic("app", "counts"), "app-counts-changelog");
+/// ```
+pub fn changelog_topic(application_id: &str, store: &str) -> String {
+    format!("{application_id}-{}", changelog_name(store))
+}
+
+/// A store's changelog topic without the `<application.id>-` prefix, as
+/// [`InternalTopic::name`] holds it.
+fn changelog_name(store: &str) -> String {
+    format!("{store}-changelog")
 }
 
 /// An internal topic the hosts create: repartition topics and changelogs.
@@ -194,7 +211,7 @@ impl Topology {
             .iter()
             .filter(|s| s.logged)
             .map(|s| InternalTopic {
-                name: format!("{}-changelog", s.name),
+                name: changelog_name(&s.name),
                 kind: match s.kind {
                     StoreKind::Window { retention } | StoreKind::Session { retention } => {
                         InternalTopicKind::WindowedChangelog { retention }

@@ -171,7 +171,10 @@ fn wait_until_ready(settings: &Settings, sut: &Sut) -> Result<()> {
 fn run_topics(plan: &Plan<'_>, app_id: &str, output: &str) -> Vec<String> {
     let mut topics = vec![output.to_string()];
     if plan.workload == Workload::Hopping {
-        topics.push(format!("{app_id}-{}-changelog", topologies::STATS_STORE));
+        topics.push(streamlib::topology::changelog_topic(
+            app_id,
+            topologies::STATS_STORE,
+        ));
     }
     topics
 }

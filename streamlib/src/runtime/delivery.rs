@@ -1,6 +1,6 @@
-//! The producer context: remembers the offset of every acknowledged record per partition (the
-//! changelog checkpoints) and what failed: a copy of each record the broker refused for a
-//! reason that may be its own (see [`super::refusal`]), and the first other error.
+//! Delivery reports: the producer's context remembers the offset of every acknowledged record
+//! per partition (the changelog checkpoints) and what failed: a copy of each record the broker
+//! refused for a reason that may be its own (see [`super::refusal`]), and the first other error.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +14,7 @@ use crate::record::RawRecord;
 use crate::task::SourceCoordinates;
 
 use super::refusal::is_refusal;
-use super::task_manager::to_raw;
+use super::to_raw;
 
 /// What a produced record is; travels with it to its delivery report.
 #[derive(Debug)]

@@ -1,0 +1,234 @@
+//! Assignment: the tasks of one instance, created and restored when the group assigns their
+//! partitions and committed and closed when it revokes them (Kafka Streams' `TaskManager`).
+//! The task manager hands each consumed record to its task, and what the task drained to the
+//! [`RecordCollector`]; the [`Committer`] makes it durable, or aborts it and has the tasks
+//! rebuilt here.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use rdkafka::message::{BorrowedMessage, Message};
+
+use crate::error::StreamsError;
+use crate::task::{SourceCoordinates, StoreLocation, Task, TaskMetrics};
+use crate::topology::Topology;
+
+use super::collector::RecordCollector;
+use super::commit::Committer;
+use super::restore::restore_task;
+use super::{to_raw, wall_clock_ms, RuntimeMetrics, StreamsConfig};
+
+/// The tasks of one instance with the producer and commit state they share.
+pub(crate) struct TaskManager {
+    topology: Arc<Topology>,
+    config: StreamsConfig,
+    location: StoreLocation,
+    tasks: BTreeMap<i32, Task>,
+    /// Counters of tasks already closed, so totals survive rebalances.
+    closed_totals: TaskMetrics,
+    collector: RecordCollector,
+    committer: Committer,
+    metrics: Arc<RuntimeMetrics>,
+}
+
+impl TaskManager {
+    /// No tasks yet; creates the instance's producer.
+    pub(crate) fn new(
+        topology: Arc<Topology>,
+        config: StreamsConfig,
+        location: StoreLocation,
+        metrics: Arc<RuntimeMetrics>,
+    ) -> Result<Self, StreamsError> {
+        Ok(Self {
+            collector: RecordCollector::new(config.clone(), metrics.clone())?,
+            committer: Committer::new(config.clone(), metrics.clone()),
+            topology,
+            config,
+            location,
+            tasks: BTreeMap::new(),
+            closed_totals: TaskMetrics::default(),
+            metrics,
+        })
+    }
+
+    /// Counters of every task this instance ran, closed ones included.
+    pub(crate) fn task_totals(&self) -> TaskMetrics {
+        let mut totals = self.closed_totals.clone();
+        for task in self.tasks.values() {
+            totals.add(task.metrics());
+        }
+        totals
+    }
+
+    /// The partitions whose tasks this instance runs.
+    pub(crate) fn partitions(&self) -> Vec<i32> {
+        self.tasks.keys().copied().collect()
+    }
+
+    /// Creates, restores and initializes the task of each newly assigned partition.
+    pub(crate) fn assign(
+        &mut self,
+        partitions: impl IntoIterator<Item = i32>,
+    ) -> Result<(), StreamsError> {
+        for partition in partitions {
+            if self.tasks.contains_key(&partition) {
+                continue;
+            }
+            let mut task = Task::new(
+                &self.topology,
+                &self.config.application_id,
+                partition,
+                &self.location,
+                self.config.handlers.clone(),
+                wall_clock_ms(),
+            )?;
+            let restored =
+                restore_task(&mut task, partition, self.topology.stores(), &self.config)?;
+            self.metrics.restored.fetch_add(restored, Ordering::Relaxed);
+            tracing::info!(partition, restored, "task ready");
+            task.init()?;
+            let drained = task.drain();
+            self.tasks.insert(partition, task);
+            self.collector.send(partition, drained, None)?;
+        }
+        self.count_tasks();
+        Ok(())
+    }
+
+    /// Commits, then closes the tasks of revoked partitions.
+    pub(crate) fn revoke<C: ConsumerContext>(
+        &mut self,
+        partitions: impl IntoIterator<Item = i32>,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        let partitions: Vec<i32> = partitions.into_iter().collect();
+        let committed = self.commit(consumer);
+        if let Err(error) = committed {
+            let kept = self
+                .partitions()
+                .into_iter()
+                .filter(|p| !partitions.contains(p));
+            let kept: Vec<i32> = kept.collect();
+            self.recover_or_fail(Err(error), consumer, &kept)?;
+        }
+        self.collector.forget(&partitions);
+        for partition in partitions {
+            if let Some(mut task) = self.tasks.remove(&partition) {
+                task.close()?;
+                self.closed_totals.add(task.metrics());
+                tracing::info!(partition, "task closed");
+            }
+        }
+        self.count_tasks();
+        Ok(())
+    }
+
+    /// Processes one consumed record and sends what it produced.
+    pub(crate) fn process(&mut self, message: &BorrowedMessage<'_>) -> Result<(), StreamsError> {
+        let partition = message.partition();
+        let Some(task) = self.tasks.get_mut(&partition) else {
+            tracing::warn!(
+                partition,
+                "record for a partition without a task; it will be read again"
+            );
+            return Ok(());
+        };
+        self.metrics.consumed.fetch_add(1, Ordering::Relaxed);
+        let raw = to_raw(message);
+        task.process(&raw)?;
+        let drained = task.drain();
+        self.collector
+            .processed(message.topic(), partition, message.offset());
+        self.committer
+            .processed(message.topic(), partition, message.offset());
+        self.collector
+            .send(partition, drained, Some(SourceCoordinates::of(&raw)))
+    }
+
+    /// Moves every task's wall clock to now (wall-clock punctuators, idle-window closing).
+    pub(crate) fn punctuate(&mut self) -> Result<(), StreamsError> {
+        let now = wall_clock_ms();
+        for (partition, task) in &mut self.tasks {
+            task.advance_wall_clock(now)?;
+            self.collector.send(*partition, task.drain(), None)?;
+        }
+        self.collector.punctuated();
+        Ok(())
+    }
+
+    /// Commits when the commit interval has passed and there is something to commit.
+    pub(crate) fn maybe_commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        if self.committer.due(&self.collector) {
+            self.commit(consumer)?;
+        }
+        Ok(())
+    }
+
+    fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        self.committer
+            .commit(&mut self.tasks, &mut self.collector, consumer)
+    }
+
+    /// Passes `result` through, except that under exactly-once a recoverable Kafka error aborts
+    /// the transaction and rebuilds the tasks of `partitions` from their stores' last commit
+    /// and their changelogs ([`super::commit`]).
+    pub(crate) fn recover_or_fail<C: ConsumerContext>(
+        &mut self,
+        result: Result<(), StreamsError>,
+        consumer: &BaseConsumer<C>,
+        partitions: &[i32],
+    ) -> Result<(), StreamsError> {
+        match result {
+            Err(error) if self.committer.recoverable(&error) => {
+                // Dropped without a commit: the stores keep their last committed state.
+                self.drop_tasks();
+                self.committer
+                    .abort(&mut self.collector, consumer, partitions, error)?;
+                self.assign(partitions.iter().copied())?;
+                self.committer.recovered();
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Drops every task without committing, after an error stopped the thread: the stores
+    /// keep their last committed state, and under exactly-once the open transaction aborts,
+    /// so nothing of the failed work becomes visible.
+    pub(crate) fn abandon(&mut self) {
+        self.collector.abandon();
+        self.drop_tasks();
+        self.committer.abandon();
+        self.count_tasks();
+    }
+
+    /// Commits and closes every task (clean shutdown).
+    pub(crate) fn shutdown<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        let partitions = self.partitions();
+        self.revoke(partitions, consumer)
+    }
+
+    /// Drops every task uncommitted, keeping its counters.
+    fn drop_tasks(&mut self) {
+        for (_, task) in std::mem::take(&mut self.tasks) {
+            self.closed_totals.add(task.metrics());
+        }
+    }
+
+    fn count_tasks(&self) {
+        self.metrics
+            .tasks
+            .store(self.tasks.len() as u64, Ordering::Relaxed);
+    }
+}
