@@ -14,6 +14,8 @@ import json
 import random
 from datetime import datetime, timedelta, timezone
 
+from platform_under_test import market_item
+
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 DAYS = 2
 POLLS = DAYS * 288
@@ -43,17 +45,6 @@ def lines(seed: int = 11) -> list[str]:
             if coin_id == GAP[0] and poll in GAP[1]:
                 continue
             price = round(prices[coin_id], 6)
-            items.append({
-                "id": coin_id, "symbol": symbol, "name": coin_id.title(), "image": "https://example.invalid/x.png",
-                "current_price": price, "market_cap": round(price * 1e7 * (4 - rank), 2), "market_cap_rank": rank,
-                "fully_diluted_valuation": None, "total_volume": volume, "high_24h": price * 1.01,
-                "low_24h": price * 0.99, "price_change_24h": 0.5, "price_change_percentage_24h": 0.3,
-                "market_cap_change_24h": 1000.0, "market_cap_change_percentage_24h": 0.3,
-                "circulating_supply": 1.0e7, "total_supply": None, "max_supply": None, "ath": price * 2,
-                "ath_change_percentage": -50.0, "ath_date": "2021-11-10T14:24:11.849Z", "atl": 1.0,
-                "atl_change_percentage": 1000.0, "atl_date": "2015-10-20T00:00:00.000Z", "roi": None,
-                "last_updated": at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                "price_change_percentage_1h_in_currency": 0.1,
-            })
+            items.append(market_item(coin_id, symbol, rank, price, round(price * 1e7 * (4 - rank), 2), volume, at))
         out.append(json.dumps(items))
     return out

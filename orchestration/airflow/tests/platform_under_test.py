@@ -30,6 +30,22 @@ def hour(n: int) -> datetime:
     return DAY + timedelta(hours=n)
 
 
+
+def market_item(coin_id, symbol, rank, price, market_cap, volume, at):
+    """One `/coins/markets` item as CoinGecko sends it, with the fields the tests vary."""
+    return {
+        "id": coin_id, "symbol": symbol, "name": coin_id.title(), "image": "https://example.invalid/x.png",
+        "current_price": price, "market_cap": market_cap, "market_cap_rank": rank,
+        "fully_diluted_valuation": None, "total_volume": volume, "high_24h": price * 1.01,
+        "low_24h": price * 0.99, "price_change_24h": 0.5, "price_change_percentage_24h": 0.3,
+        "market_cap_change_24h": 1000.0, "market_cap_change_percentage_24h": 0.3,
+        "circulating_supply": 1.0e7, "total_supply": None, "max_supply": None, "ath": price * 2,
+        "ath_change_percentage": -50.0, "ath_date": "2021-11-10T14:24:11.849Z", "atl": 1.0,
+        "atl_change_percentage": 1000.0, "atl_date": "2015-10-20T00:00:00.000Z", "roi": None,
+        "last_updated": at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "price_change_percentage_1h_in_currency": 0.1,
+    }
+
 def polls(start: datetime, coins=None, indexes=range(12), skip=frozenset()):
     """One /coins/markets response per poll `i` of `indexes` of the hour from `start` (polls every
     5 minutes), with every coin of `coins` except `(coin_id, i)` pairs in `skip`."""
@@ -43,18 +59,7 @@ def polls(start: datetime, coins=None, indexes=range(12), skip=frozenset()):
                 continue
             steps = int((at - DAY).total_seconds() // 300)
             price = round(base * (1 + 0.0002 * ((steps * 7) % 11 - 5)), 6)
-            items.append({
-                "id": coin_id, "symbol": symbol, "name": coin_id.title(), "image": "https://example.invalid/x.png",
-                "current_price": price, "market_cap": round(price * 1e7, 2), "market_cap_rank": rank,
-                "fully_diluted_valuation": None, "total_volume": volume, "high_24h": price * 1.01,
-                "low_24h": price * 0.99, "price_change_24h": 0.5, "price_change_percentage_24h": 0.3,
-                "market_cap_change_24h": 1000.0, "market_cap_change_percentage_24h": 0.3,
-                "circulating_supply": 1.0e7, "total_supply": None, "max_supply": None, "ath": price * 2,
-                "ath_change_percentage": -50.0, "ath_date": "2021-11-10T14:24:11.849Z", "atl": 1.0,
-                "atl_change_percentage": 1000.0, "atl_date": "2015-10-20T00:00:00.000Z", "roi": None,
-                "last_updated": at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                "price_change_percentage_1h_in_currency": 0.1,
-            })
+            items.append(market_item(coin_id, symbol, rank, price, round(price * 1e7, 2), volume, at))
         if items:
             lines.append(json.dumps(items))
     return lines
