@@ -493,6 +493,11 @@ impl Processor<String, PriceEvent, String, AlertEvent> for Alerts {
 /// The alerts topology with `config`, counting into `counters`.
 pub fn topology(topics: &Topics, config: RulesConfig, counters: &Counters) -> Topology {
     let builder = StreamsBuilder::new();
+    counters.describe("alerts_raised_total", "Alerts emitted, by rule");
+    counters.describe(
+        "alerts_suppressed_total",
+        "Alerts not emitted because their rule was cooling down, by rule",
+    );
     let counters = counters.clone();
     let stream = crate::analytics::price_stream(&builder, &topics.dedup);
     stream.with_store(StoreSpec::new(HISTORY_STORE, StoreKind::KeyValue));

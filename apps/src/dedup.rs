@@ -87,6 +87,15 @@ impl Processor<Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>> for Dedup {
 /// The dedup topology remembering keys for `horizon`, counting into `counters`.
 pub fn topology(topics: &Topics, horizon: Duration, counters: &Counters) -> Topology {
     let builder = StreamsBuilder::new();
+    counters.describe(
+        "dedup_duplicates_total",
+        "Events dropped because their key was seen within the horizon",
+    );
+    counters.describe("dedup_unique_total", "Events forwarded as first seen");
+    counters.describe(
+        "dedup_expired_keys_total",
+        "Keys purged from the store once past the horizon",
+    );
     let counters = counters.clone();
     let stream = builder.stream_with_timestamps(
         &topics.valid,

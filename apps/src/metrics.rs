@@ -178,6 +178,14 @@ impl Processor<String, PriceEvent, String, MetricsEvent> for Metrics {
 /// The metrics topology, counting into `counters`.
 pub fn topology(topics: &Topics, counters: &Counters) -> Topology {
     let builder = StreamsBuilder::new();
+    counters.describe(
+        "metrics_out_of_order_total",
+        "Events not after their series' latest, stored but emitting nothing",
+    );
+    counters.describe(
+        "metrics_emitted_total",
+        "Metrics events emitted, by horizon",
+    );
     let counters = counters.clone();
     let stream = crate::analytics::price_stream(&builder, &topics.dedup);
     stream.with_store(StoreSpec::new(STORE, StoreKind::KeyValue));

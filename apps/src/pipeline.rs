@@ -10,7 +10,7 @@ use anyhow::Context;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use streamlib::prelude::Topology;
-use streamlib::runtime::{ExtraMetrics, KafkaStreams};
+use streamlib::runtime::KafkaStreams;
 
 use crate::alerts::{self, RulesConfig};
 use crate::cli::StreamOptions;
@@ -82,7 +82,8 @@ pub struct AppsSettings {
     pub dedup_horizon: Duration,
     /// Alert rules.
     pub rules: RulesConfig,
-    /// The in-process producer's counters, served with the apps' on `--metrics-addr`.
+    /// The in-process producer's counters, registered with the apps' and served with them on
+    /// `--metrics-addr`.
     pub producer_metrics: Option<Arc<ProducerMetrics>>,
 }
 
@@ -128,6 +129,9 @@ impl StreamApps {
     ) -> anyhow::Result<Self> {
         let topics = Topics::prefixed(&settings.stream.topic_prefix);
         let counters = Counters::default();
+        if let Some(producer) = &settings.producer_metrics {
+            producer.register(counters.registry());
+        }
         let mut options = settings.stream.clone();
         options.kafka.bootstrap_servers = Some(cluster.bootstrap.clone());
         let topologies = topologies(&topics, settings, &counters);
@@ -149,15 +153,10 @@ impl StreamApps {
         let mut apps = Vec::new();
         for (name, topology) in topologies {
             let mut config = app_config(name, &options, &topics, &counters);
-            // One process, one metrics port: the first app serves it, with every app's
-            // counters and the producer's.
+            // One process, one registry, one metrics port: the first app serves the registry
+            // every app (runtime and counters) and the producer report to.
             if !apps.is_empty() {
                 config.metrics_addr = None;
-            } else if let Some(producer) = settings.producer_metrics.clone() {
-                let counters = counters.clone();
-                config.extra_metrics = Some(ExtraMetrics(Arc::new(move || {
-                    counters.render() + &producer.render()
-                })));
             }
             let mut app = KafkaStreams::new(topology, config);
             app.start().with_context(|| format!("starting {name}"))?;

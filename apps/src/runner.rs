@@ -28,8 +28,8 @@ pub struct NoArgs {}
 
 /// The runtime configuration of app `name`: failing records of any kind (undecodable, failing
 /// in a processor, or refused by the broker) go to the platform's dead-letter topic (they are
-/// counted, and processing goes on), and the app's counters are
-/// served with the runtime's metrics.
+/// counted, and processing goes on), and the runtime reports to the registry of the app's
+/// counters, so that `--metrics-addr` serves both.
 pub fn app_config(
     name: &str,
     options: &StreamOptions,
@@ -41,7 +41,7 @@ pub fn app_config(
     config.handlers.processing = ErrorAction::DeadLetter;
     config.handlers.production = ErrorAction::DeadLetter;
     config.handlers.dead_letter_topic = Some(topics.dlq.clone());
-    config.extra_metrics = Some(counters.as_extra_metrics());
+    config.metrics_registry = Some(counters.registry().clone());
     config
 }
 

@@ -160,6 +160,15 @@ impl Processor<Vec<u8>, Vec<u8>, Vec<u8>, Routed> for Validate {
 pub fn topology(topics: &Topics, check: CheckConfig, counters: &Counters) -> Topology {
     let builder = StreamsBuilder::new();
     let contract = PriceContract::new(check);
+    counters.describe("validator_valid_total", "Events that passed the contract");
+    counters.describe(
+        "validator_rekeyed_total",
+        "Valid events whose Kafka key was replaced by their coin id, by reason",
+    );
+    counters.describe(
+        "validator_dead_lettered_total",
+        "Records sent to the dead-letter topic, by the contract keyword they failed",
+    );
     let counters = counters.clone();
     let routed = builder.stream(&topics.raw, BytesSerde, BytesSerde).process(
         move || Validate {

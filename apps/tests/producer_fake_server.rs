@@ -172,6 +172,13 @@ struct Polled {
 }
 
 impl Polled {
+    /// The Prometheus text of the poll's metrics, registered alone.
+    fn exposition(&self) -> String {
+        let registry = streamlib::metrics::MetricsRegistry::default();
+        self.metrics.register(&registry);
+        registry.encode()
+    }
+
     fn values(&self) -> Vec<Value> {
         self.records
             .iter()
@@ -348,8 +355,7 @@ async fn missing_ids_are_reported_without_failing_the_batch() {
     assert_eq!(polled.metrics.missing("renamed-coin"), 1);
     assert_eq!(polled.metrics.missing("bitcoin"), 0);
     assert!(polled
-        .metrics
-        .render()
+        .exposition()
         .contains("crypto_producer_polls_total{outcome=\"ok\"} 1"));
 }
 
@@ -436,8 +442,7 @@ async fn a_retry_after_beyond_the_budget_skips_the_tick_without_retrying() {
     assert_eq!(server.seen().len(), 1);
     assert!(polled.records.is_empty());
     assert!(polled
-        .metrics
-        .render()
+        .exposition()
         .contains("crypto_producer_polls_total{outcome=\"failed\"} 1"));
 }
 
@@ -674,6 +679,10 @@ async fn metrics_are_served_on_the_metrics_endpoint() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
     let text = response.text().await.unwrap();
     assert!(
         text.contains("crypto_producer_requests_total{status=\"429\"} 1"),
@@ -684,6 +693,10 @@ async fn metrics_are_served_on_the_metrics_endpoint() {
         "{text}"
     );
     assert!(text.contains("# TYPE crypto_producer_polls_total counter"));
+    assert!(
+        text.contains("\ncrypto_producer_last_success_timestamp_seconds 0\n"),
+        "{text}"
+    );
     stop.send_replace(true);
     server.await.unwrap();
 }

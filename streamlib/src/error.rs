@@ -164,6 +164,9 @@ pub enum StreamsError {
     /// A state store failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The metrics endpoint could not be started.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// The processing thread panicked.
     #[error("the stream thread panicked")]
     ThreadPanicked,

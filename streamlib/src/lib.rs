@@ -35,6 +35,7 @@
 //! ```
 
 pub mod error;
+pub mod metrics;
 pub mod partition;
 pub mod processor;
 pub mod record;

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use streamlib::error::StreamsError;
+use streamlib::metrics::MetricsRegistry;
 use streamlib::prelude::*;
 use streamlib::runtime::{KafkaStreams, ProcessingGuarantee, StreamsConfig};
 use streamlib::testing::{
@@ -336,52 +337,114 @@ fn scrape(addr: std::net::SocketAddr) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics port");
     stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
 }
 
+/// Two instances of different applications report to one registry that the first serves,
+/// next to the application's own counter: each family is described once, with a series per
+/// instance, and a closed instance leaves it.
 #[test]
 fn prometheus_metrics_count_records_and_report_lag() {
     let n = names("metrics");
     create_topics(&n, 2);
+    let peer = Names {
+        app: unique_topic("metrics-peer"),
+        input: n.input.clone(),
+        output: unique_topic("metrics-peer-out"),
+    };
+    create_topic(&kafka_bootstrap(), &peer.output, 1);
+    let registry = MetricsRegistry::default();
+    let widgets = prometheus_client::metrics::counter::Counter::<u64>::default();
+    registry.register("app_widgets", "Widgets made", widgets.clone());
+    widgets.inc_by(7);
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(&n, dir.path(), ProcessingGuarantee::AtLeastOnce);
     config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
-    config.extra_metrics = Some(streamlib::runtime::ExtraMetrics(std::sync::Arc::new(
-        || "# TYPE app_widgets_total counter\napp_widgets_total 7\n".to_string(),
-    )));
+    config.metrics_registry = Some(registry.clone());
     let mut app = KafkaStreams::new(counting_topology(&n), config);
     app.start().unwrap();
+    let mut peer_config = self::config(&peer, dir.path(), ProcessingGuarantee::AtLeastOnce);
+    peer_config.metrics_registry = Some(registry);
+    let mut peer_app = KafkaStreams::new(counting_topology(&peer), peer_config);
+    peer_app.start().unwrap();
+    assert_eq!(peer_app.metrics_addr(), None, "only the first serves");
     let addr = app.metrics_addr().expect("metrics port bound");
     produce(&kafka_bootstrap(), &n.input, &records(4, 10, "x"));
     final_counts(&n.output, 4, 10);
-    let consumed = format!(
-        "streamlib_records_consumed_total{{application_id=\"{}\"}} 40",
-        n.app
-    );
+    final_counts(&peer.output, 4, 10);
+    let consumed =
+        |app: &str| format!("\nstreamlib_records_consumed_total{{application_id=\"{app}\"}} 40\n");
     let lag = format!(
-        "streamlib_consumer_lag{{application_id=\"{}\",topic=\"{}\"",
+        "\nstreamlib_consumer_lag{{application_id=\"{}\",topic=\"{}\",partition=\"",
         n.app, n.input
     );
     wait_for("metrics to show the records and the lag", || {
         let text = scrape(addr);
-        text.contains(&consumed) && text.contains(&lag)
+        text.contains(&consumed(&n.app))
+            && text.contains(&consumed(&peer.app))
+            && text.contains(&lag)
     });
     let text = scrape(addr);
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
-    assert!(text.contains("streamlib_records_processed_total"), "{text}");
     assert!(
-        text.contains("\napp_widgets_total 7\n"),
-        "application metrics appended: {text}"
-    );
-    assert!(
-        text.contains("streamlib_commit_latency_seconds_count"),
+        text.contains("content-type: text/plain; version=0.0.4"),
         "{text}"
     );
+    for (family, kind) in [
+        ("streamlib_records_consumed_total", "counter"),
+        ("streamlib_records_processed_total", "counter"),
+        ("streamlib_records_produced_total", "counter"),
+        ("streamlib_records_late_dropped_total", "counter"),
+        ("streamlib_records_dropped_total", "counter"),
+        ("streamlib_records_dead_lettered_total", "counter"),
+        ("streamlib_restored_records_total", "counter"),
+        ("streamlib_transactions_aborted_total", "counter"),
+        ("streamlib_commit_latency_seconds", "histogram"),
+        ("streamlib_tasks", "gauge"),
+        ("streamlib_consumer_lag", "gauge"),
+        ("app_widgets_total", "counter"),
+    ] {
+        assert_eq!(
+            text.matches(&format!("\n# TYPE {family} {kind}\n")).count(),
+            1,
+            "{family} described once: {text}"
+        );
+    }
+    for app in [&n.app, &peer.app] {
+        for series in [
+            format!("\nstreamlib_records_processed_total{{application_id=\"{app}\"}} 40\n"),
+            format!(
+                "\nstreamlib_records_dropped_total{{application_id=\"{app}\",kind=\"processing\"}} 0\n"
+            ),
+            format!(
+                "\nstreamlib_records_dead_lettered_total{{application_id=\"{app}\",kind=\"production\"}} 0\n"
+            ),
+            format!(
+                "\nstreamlib_commit_latency_seconds_bucket{{application_id=\"{app}\",le=\"+Inf\"}} "
+            ),
+            format!("\nstreamlib_commit_latency_seconds_count{{application_id=\"{app}\"}} "),
+            format!("\nstreamlib_tasks{{application_id=\"{app}\"}} 2\n"),
+        ] {
+            assert!(text.contains(&series), "{series:?} in {text}");
+        }
+    }
+    assert!(text.contains("\napp_widgets_total 7\n"), "{text}");
+    peer_app.close().unwrap();
+    let text = scrape(addr);
+    assert!(
+        !text.contains(&peer.app),
+        "a closed instance leaves: {text}"
+    );
+    assert!(text.contains(&consumed(&n.app)), "{text}");
     app.close().unwrap();
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "closing the serving instance stops the endpoint"
+    );
 }
 
 /// An output topic whose broker-side limit refuses records over 1 KiB.

@@ -4,16 +4,13 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::http::header;
-use axum::routing::get;
 use clap::Parser;
-use lake::bronze::metrics::SinkMetrics;
 use lake::bronze::sink::{BronzeSink, SinkConfig};
 use lake::storage::Lake;
+use streamlib::metrics::MetricsRegistry;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
@@ -39,7 +36,8 @@ struct Args {
     /// Stable identity of this instance (static group membership: a restart keeps its partitions).
     #[arg(long, env = "INSTANCE_ID")]
     instance_id: Option<String>,
-    /// Serve the sink's counters as JSON on `GET /metrics` at this address (e.g. 127.0.0.1:9465).
+    /// Serve the sink's metrics (Prometheus text) on `GET /metrics` at this address (e.g.
+    /// 127.0.0.1:9465).
     #[arg(long, env = "METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
 }
@@ -85,36 +83,19 @@ fn run(args: Args) -> anyhow::Result<()> {
             stop.send_replace(true);
         });
     }
+    // Metrics are served until the sink has made its last commit.
+    let (finished, until_finished) = tokio::sync::oneshot::channel::<()>();
     if let Some(addr) = args.metrics_addr {
-        let bound = runtime.block_on(serve_metrics(addr, sink.metrics()))?;
+        let registry = MetricsRegistry::default();
+        registry.register_collector(sink.metrics());
+        let (bound, _) =
+            runtime.block_on(streamlib::metrics::serve(registry, addr, async move {
+                let _ = until_finished.await;
+            }))?;
         tracing::info!(%bound, "serving metrics on /metrics");
     }
-    sink.run(runtime.handle(), stopped)?;
+    let result = sink.run(runtime.handle(), stopped);
+    drop(finished);
+    result?;
     Ok(())
-}
-
-/// Serves the counters as JSON until the process ends; returns the bound address.
-async fn serve_metrics(addr: SocketAddr, metrics: Arc<SinkMetrics>) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the metrics address {addr}"))?;
-    let bound = listener
-        .local_addr()
-        .context("reading the metrics address")?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let metrics = metrics.clone();
-            async move {
-                let body = serde_json::to_string(&metrics.snapshot()).unwrap_or_default();
-                ([(header::CONTENT_TYPE, "application/json")], body)
-            }
-        }),
-    );
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "the metrics endpoint stopped");
-        }
-    });
-    Ok(bound)
 }

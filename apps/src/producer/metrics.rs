@@ -1,303 +1,232 @@
-//! The producer's counters in the Prometheus text format, served on an opt-in address.
+//! The producer's counters, registered in a metrics registry and served on an opt-in address.
 //!
 //! ```
 //! use apps::producer::metrics::ProducerMetrics;
+//! use streamlib::metrics::MetricsRegistry;
 //!
 //! let metrics = ProducerMetrics::default();
 //! metrics.request("429");
 //! metrics.missing_id("renamed-coin");
-//! let text = metrics.render();
+//! let registry = MetricsRegistry::default();
+//! metrics.register(&registry);
+//! let text = registry.encode();
+//! assert!(text.contains("crypto_producer_polls_total{outcome=\"failed\"} 0"));
 //! assert!(text.contains("crypto_producer_requests_total{status=\"429\"} 1"));
 //! assert!(text.contains("crypto_producer_missing_ids_total{coin_id=\"renamed-coin\"} 1"));
 //! ```
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use streamlib::metrics::{MetricsError, MetricsRegistry};
 use tokio::sync::watch;
 
-/// Every counter of one producer. Shared (`Arc`) between the run loop and the HTTP endpoint.
+/// One label pair: `(name, value)`.
+type Label = [(&'static str, String); 1];
+
+/// Counters by one label.
+type Labelled = Family<Label, Counter>;
+
+fn label(name: &'static str, value: &str) -> Label {
+    [(name, value.to_string())]
+}
+
+/// Every counter of one producer. Shared (`Arc`) between the run loop and whoever registers
+/// them ([`ProducerMetrics::register`]); the metrics are `prometheus-client`'s, so the
+/// registered ones are these.
 #[derive(Debug, Default)]
 pub struct ProducerMetrics {
-    polls_ok: AtomicU64,
-    polls_failed: AtomicU64,
-    ticks_skipped: AtomicU64,
-    retries: AtomicU64,
-    events_produced: AtomicU64,
-    delivery_errors: AtomicU64,
-    unkeyed_items: AtomicU64,
-    malformed_lines: AtomicU64,
-    last_success_seconds: AtomicU64,
+    polls: Labelled,
+    ticks_skipped: Counter,
+    retries: Counter,
+    events_produced: Counter,
+    delivery_errors: Counter,
+    unkeyed_items: Counter,
+    malformed_lines: Counter,
+    last_success_seconds: Gauge,
     requests: Labelled,
     missing_ids: Labelled,
     incomplete_items: Labelled,
 }
 
-/// Counters by one label value.
-#[derive(Debug, Default)]
-struct Labelled(Mutex<BTreeMap<String, u64>>);
-
-impl Labelled {
-    fn add(&self, label: &str) {
-        let mut counts = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *counts.entry(label.to_string()).or_default() += 1;
-    }
-
-    fn get(&self, label: &str) -> u64 {
-        let counts = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        counts.get(label).copied().unwrap_or(0)
-    }
-
-    fn render(&self, out: &mut String, name: &str, label: &str) {
-        let counts = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (value, count) in counts.iter() {
-            let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {count}", escape(value));
-        }
-    }
-}
-
-/// Label values come partly from the network (coin ids): escape as the format requires.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-fn add(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
+/// The value of `family{name=value}`, 0 before its first count.
+fn count(family: &Labelled, name: &'static str, value: &str) -> u64 {
+    family
+        .get(&label(name, value))
+        .map(|c| c.get())
+        .unwrap_or(0)
 }
 
 impl ProducerMetrics {
     /// A poll (all pages) finished; `ok` is false when it gave up.
     pub fn poll(&self, ok: bool) {
-        add(
-            if ok {
-                &self.polls_ok
-            } else {
-                &self.polls_failed
-            },
-            1,
-        );
+        let outcome = if ok { "ok" } else { "failed" };
+        self.polls.get_or_create(&label("outcome", outcome)).inc();
         if ok {
-            let now = chrono::Utc::now().timestamp().max(0).unsigned_abs();
-            self.last_success_seconds.store(now, Ordering::Relaxed);
+            self.last_success_seconds
+                .set(chrono::Utc::now().timestamp().max(0));
         }
     }
 
     /// `n` tick boundaries passed without a poll.
     pub fn ticks_skipped(&self, n: u64) {
-        add(&self.ticks_skipped, n);
+        self.ticks_skipped.inc_by(n);
     }
 
     /// One HTTP request ended with `status` (a code, `timeout`, `network`, `unexpected_body`).
     pub fn request(&self, status: &str) {
-        self.requests.add(status);
+        self.requests.get_or_create(&label("status", status)).inc();
     }
 
     /// One retry is about to be made.
     pub fn retry(&self) {
-        add(&self.retries, 1);
+        self.retries.inc();
     }
 
     /// `n` records were acknowledged by the sink.
     pub fn produced(&self, n: u64) {
-        add(&self.events_produced, n);
+        self.events_produced.inc_by(n);
     }
 
     /// `n` records could not be delivered.
     pub fn delivery_errors(&self, n: u64) {
-        add(&self.delivery_errors, n);
+        self.delivery_errors.inc_by(n);
     }
 
     /// A requested coin id was absent from a complete poll.
     pub fn missing_id(&self, coin_id: &str) {
-        self.missing_ids.add(coin_id);
+        self.missing_ids
+            .get_or_create(&label("coin_id", coin_id))
+            .inc();
     }
 
     /// An item was produced with a defect in `field` (the validator will dead-letter it).
     pub fn incomplete_item(&self, field: &str) {
-        self.incomplete_items.add(field);
+        self.incomplete_items
+            .get_or_create(&label("field", field))
+            .inc();
     }
 
     /// An item without a usable id was skipped.
     pub fn unkeyed_item(&self) {
-        add(&self.unkeyed_items, 1);
+        self.unkeyed_items.inc();
     }
 
     /// A replay line could not be read and was skipped.
     pub fn malformed_line(&self) {
-        add(&self.malformed_lines, 1);
+        self.malformed_lines.inc();
     }
 
     /// Requests that ended with `status` so far.
     pub fn requests_with(&self, status: &str) -> u64 {
-        self.requests.get(status)
+        count(&self.requests, "status", status)
     }
 
     /// Retries so far.
     pub fn retries(&self) -> u64 {
-        self.retries.load(Ordering::Relaxed)
+        self.retries.get()
     }
 
     /// How often `coin_id` was missing so far.
     pub fn missing(&self, coin_id: &str) -> u64 {
-        self.missing_ids.get(coin_id)
+        count(&self.missing_ids, "coin_id", coin_id)
     }
 
     /// Items produced with a defect in `field` so far.
     pub fn incomplete(&self, field: &str) -> u64 {
-        self.incomplete_items.get(field)
+        count(&self.incomplete_items, "field", field)
     }
 
-    /// The Prometheus text exposition (format 0.0.4).
-    pub fn render(&self) -> String {
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let mut out = String::new();
-        let name = "crypto_producer_polls_total";
-        header(
-            &mut out,
-            name,
-            "counter",
-            "Polls (all pages of one tick) by outcome.",
+    /// Registers these metrics in `registry` (once per registry: names must be unique).
+    pub fn register(&self, registry: &MetricsRegistry) {
+        // Both outcomes show from the start, so that a rate of failures is defined.
+        for outcome in ["ok", "failed"] {
+            self.polls.get_or_create_owned(&label("outcome", outcome));
+        }
+        registry.register(
+            "crypto_producer_polls",
+            "Polls (all pages of one tick) by outcome",
+            self.polls.clone(),
         );
-        let _ = writeln!(out, "{name}{{outcome=\"ok\"}} {}", load(&self.polls_ok));
-        let _ = writeln!(
-            out,
-            "{name}{{outcome=\"failed\"}} {}",
-            load(&self.polls_failed)
-        );
-        for (name, help, value) in [
+        for (name, help, counter) in [
             (
-                "crypto_producer_ticks_skipped_total",
-                "Tick boundaries that passed without a poll (a poll overran).",
+                "crypto_producer_ticks_skipped",
+                "Tick boundaries that passed without a poll (a poll overran)",
                 &self.ticks_skipped,
             ),
             (
-                "crypto_producer_retries_total",
-                "HTTP requests that were retries.",
+                "crypto_producer_retries",
+                "HTTP requests that were retries",
                 &self.retries,
             ),
             (
-                "crypto_producer_events_produced_total",
-                "Records acknowledged by the sink.",
+                "crypto_producer_events_produced",
+                "Records acknowledged by the sink",
                 &self.events_produced,
             ),
             (
-                "crypto_producer_delivery_errors_total",
-                "Records the sink could not deliver.",
+                "crypto_producer_delivery_errors",
+                "Records the sink could not deliver",
                 &self.delivery_errors,
             ),
             (
-                "crypto_producer_unkeyed_items_total",
-                "Response items without a usable id, skipped.",
+                "crypto_producer_unkeyed_items",
+                "Response items without a usable id, skipped",
                 &self.unkeyed_items,
             ),
             (
-                "crypto_producer_replay_malformed_lines_total",
-                "Replay file lines that could not be read, skipped.",
+                "crypto_producer_replay_malformed_lines",
+                "Replay file lines that could not be read, skipped",
                 &self.malformed_lines,
             ),
         ] {
-            header(&mut out, name, "counter", help);
-            let _ = writeln!(out, "{name} {}", load(value));
+            registry.register(name, help, counter.clone());
         }
-        let name = "crypto_producer_requests_total";
-        header(
-            &mut out,
-            name,
-            "counter",
-            "HTTP requests by status (or timeout, network, unexpected_body).",
+        for (name, help, family) in [
+            (
+                "crypto_producer_requests",
+                "HTTP requests by status (or timeout, network, unexpected_body)",
+                &self.requests,
+            ),
+            (
+                "crypto_producer_missing_ids",
+                "Requested coin ids absent from a complete poll",
+                &self.missing_ids,
+            ),
+            (
+                "crypto_producer_incomplete_items",
+                "Items produced with a field the contract refuses, by field",
+                &self.incomplete_items,
+            ),
+        ] {
+            registry.register(name, help, family.clone());
+        }
+        registry.register(
+            "crypto_producer_last_success_timestamp_seconds",
+            "Unix time of the last successful poll (0: none yet)",
+            self.last_success_seconds.clone(),
         );
-        self.requests.render(&mut out, name, "status");
-        let name = "crypto_producer_missing_ids_total";
-        header(
-            &mut out,
-            name,
-            "counter",
-            "Requested coin ids absent from a complete poll.",
-        );
-        self.missing_ids.render(&mut out, name, "coin_id");
-        let name = "crypto_producer_incomplete_items_total";
-        header(
-            &mut out,
-            name,
-            "counter",
-            "Items produced with a field the contract refuses, by field.",
-        );
-        self.incomplete_items.render(&mut out, name, "field");
-        let name = "crypto_producer_last_success_timestamp_seconds";
-        header(
-            &mut out,
-            name,
-            "gauge",
-            "Unix time of the last successful poll (0: none yet).",
-        );
-        let _ = writeln!(out, "{name} {}", load(&self.last_success_seconds));
-        out
     }
 }
 
-/// Errors of the metrics endpoint.
-#[derive(Debug, thiserror::Error)]
-#[error("serving metrics on {addr}: {source}")]
-pub struct ServeError {
-    /// The address asked for.
-    pub addr: SocketAddr,
-    /// What failed.
-    #[source]
-    pub source: std::io::Error,
-}
-
-/// Serves `GET /metrics` on `addr` until `shutdown` turns true. Returns the bound address
-/// (port 0 picks a free one) and the server task.
+/// Serves `GET /metrics` with these metrics alone on `addr` until `shutdown` turns true
+/// ([`streamlib::metrics::serve`]). Returns the bound address (port 0 picks a free one) and the
+/// server task.
+///
+/// # Errors
+/// [`MetricsError::Bind`] when `addr` cannot be bound.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<ProducerMetrics>,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), ServeError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError { addr, source })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|source| ServeError { addr, source })?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = metrics.clone();
-            async move {
-                (
-                    [("content-type", "text/plain; version=0.0.4")],
-                    metrics.render(),
-                )
-            }
-        }),
-    );
-    let task = tokio::spawn(async move {
-        let stopped = async move { super::stopped(&mut shutdown).await };
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            tracing::warn!(%error, "metrics endpoint stopped");
-        }
-    });
-    Ok((bound, task))
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), MetricsError> {
+    let registry = MetricsRegistry::default();
+    metrics.register(&registry);
+    streamlib::metrics::serve(registry, addr, async move {
+        super::stopped(&mut shutdown).await
+    })
+    .await
 }

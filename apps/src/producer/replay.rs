@@ -547,9 +547,11 @@ mod tests {
             (stats.batches, stats.produced, stats.malformed_lines),
             (2, 2, 1)
         );
-        assert!(metrics
-            .render()
-            .contains("crypto_producer_replay_malformed_lines_total 1"));
+        let registry = streamlib::metrics::MetricsRegistry::default();
+        metrics.register(&registry);
+        assert!(registry
+            .encode()
+            .contains("\ncrypto_producer_replay_malformed_lines_total 1\n"));
         assert_eq!(events[1].ts_event, "2025-07-25T15:00:00.000Z");
         assert_eq!(
             (events[1].price, events[1].source),

@@ -1,10 +1,16 @@
-//! What a Bronze sink has done: counters and per-partition progress, shared with whoever serves
-//! them (the `lake-sink` binary serves a [`SinkMetrics::snapshot`] as JSON).
+//! What a Bronze sink has done: counters and per-partition progress, shared with whoever reads
+//! them. As a `prometheus-client` collector they are read at scrape time (the `lake-sink`
+//! binary registers it in the registry it serves).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 use serde::Serialize;
 
 /// Counters of one sink; shared (`Arc`) between the sink's loop and readers.
@@ -120,5 +126,139 @@ impl SinkMetrics {
             consumer_errors: load(&self.consumer_errors),
             partitions,
         }
+    }
+}
+
+impl Collector for SinkMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = self.snapshot();
+        for (name, help, value) in [
+            (
+                "lake_sink_records_written",
+                "Records appended to Bronze tables.",
+                s.records_written,
+            ),
+            ("lake_sink_commits", "Delta commits made.", s.commits),
+            (
+                "lake_sink_commit_conflicts",
+                "Commits lost to a concurrent writer of the same partitions.",
+                s.commit_conflicts,
+            ),
+            (
+                "lake_sink_store_retries",
+                "Store operations retried after a failure.",
+                s.store_retries,
+            ),
+            (
+                "lake_sink_already_committed",
+                "Records dropped because the table's log already covered them.",
+                s.already_committed,
+            ),
+            (
+                "lake_sink_not_assigned",
+                "Records dropped because their partition was no longer assigned.",
+                s.not_assigned,
+            ),
+            (
+                "lake_sink_rebalances",
+                "Partition assignments received.",
+                s.rebalances,
+            ),
+            (
+                "lake_sink_consumer_errors",
+                "Errors reported by the Kafka consumer.",
+                s.consumer_errors,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let partitions = self
+            .partitions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut family = encoder.encode_descriptor(
+            "lake_sink_next_offset",
+            "The next offset of each partition recorded in its table's log.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((topic, partition), p) in &partitions {
+            let partition = partition.to_string();
+            ConstGauge::new(p.next_offset).encode(
+                family.encode_family(&[("topic", topic.as_str()), ("partition", &partition)])?,
+            )?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "lake_sink_last_record_timestamp_seconds",
+            "Kafka timestamp of the last record committed from each partition.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((topic, partition), p) in &partitions {
+            if let Some(ms) = p.last_timestamp_ms {
+                let partition = partition.to_string();
+                ConstGauge::new(ms as f64 / 1e3).encode(
+                    family
+                        .encode_family(&[("topic", topic.as_str()), ("partition", &partition)])?,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_collector_reads_the_counters_and_the_progress_at_scrape_time() {
+        let metrics = std::sync::Arc::new(SinkMetrics::default());
+        let registry = streamlib::metrics::MetricsRegistry::default();
+        registry.register_collector(metrics.clone());
+        metrics.committed(5);
+        metrics.progress(
+            "raw",
+            1,
+            PartitionProgress {
+                next_offset: 42,
+                last_timestamp_ms: Some(1_500),
+            },
+        );
+        metrics.progress(
+            "raw",
+            0,
+            PartitionProgress {
+                next_offset: 7,
+                last_timestamp_ms: None,
+            },
+        );
+        let text = registry.encode();
+        for expected in [
+            "# HELP lake_sink_records_written_total Records appended to Bronze tables.\n\
+             # TYPE lake_sink_records_written_total counter\n\
+             lake_sink_records_written_total 5\n",
+            "\nlake_sink_commits_total 1\n",
+            "\nlake_sink_rebalances_total 0\n",
+            "# TYPE lake_sink_next_offset gauge\n\
+             lake_sink_next_offset{topic=\"raw\",partition=\"0\"} 7\n\
+             lake_sink_next_offset{topic=\"raw\",partition=\"1\"} 42\n",
+            "# TYPE lake_sink_last_record_timestamp_seconds gauge\n\
+             lake_sink_last_record_timestamp_seconds{topic=\"raw\",partition=\"1\"} 1.5\n",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in {text}");
+        }
+        assert!(
+            !text
+                .contains("lake_sink_last_record_timestamp_seconds{topic=\"raw\",partition=\"0\"}"),
+            "no timestamp without a record: {text}"
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 
+use crate::metrics::MetricsRegistry;
 use crate::task::ErrorHandlers;
 
 /// Delivery guarantee of processing.
@@ -57,24 +58,16 @@ pub struct StreamsConfig {
     /// (a restarted instance fences its predecessor and aborts its open transaction at once).
     /// `None`: a fresh identity per start.
     pub instance_id: Option<String>,
-    /// Serve Prometheus metrics on `GET /metrics` at this address (port 0 picks a free one).
+    /// Serve Prometheus metrics on `GET /metrics` at this address (port 0 picks a free one):
+    /// the registry of `metrics_registry`, or one of the instance's own.
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Extra librdkafka properties for every client (SASL/SSL, timeouts, …); they win over the
     /// defaults set here.
     pub client_properties: BTreeMap<String, String>,
-    /// Application metrics appended to the runtime's on `GET /metrics`.
-    pub extra_metrics: Option<ExtraMetrics>,
-}
-
-/// Prometheus text of the application's own counters, rendered on each scrape of the
-/// instance's metrics endpoint after the runtime's metrics.
-#[derive(Clone)]
-pub struct ExtraMetrics(pub std::sync::Arc<dyn Fn() -> String + Send + Sync>);
-
-impl std::fmt::Debug for ExtraMetrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ExtraMetrics(..)")
-    }
+    /// The registry the instance reports its metrics to (labelled `application_id`), next to
+    /// the application's own. Instances of one process share one, served by the one of them
+    /// that has `metrics_addr` set (or by the application).
+    pub metrics_registry: Option<MetricsRegistry>,
 }
 
 impl StreamsConfig {
@@ -92,7 +85,7 @@ impl StreamsConfig {
             metrics_addr: None,
             instance_id: None,
             client_properties: BTreeMap::new(),
-            extra_metrics: None,
+            metrics_registry: None,
         }
     }
 

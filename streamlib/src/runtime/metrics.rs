@@ -1,13 +1,12 @@
-//! Prometheus text exposition of an instance's counters, served on an opt-in HTTP port.
+//! The runtime's metrics, collected at scrape time into a [`crate::metrics::MetricsRegistry`].
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 
 use crate::task::TaskMetrics;
 
@@ -42,189 +41,238 @@ impl ConsumerLag {
     }
 }
 
-fn counter(out: &mut String, name: &str, help: &str, app: &str, value: u64) {
-    // Writing to a String cannot fail.
-    let _ = write!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{application_id=\"{app}\"}} {value}\n"
-    );
+/// The runtime metrics of every streams instance registered with one [`MetricsRegistry`],
+/// read at scrape time and labelled `application_id`: each metric family is described once,
+/// with one series per instance.
+///
+/// [`MetricsRegistry`]: crate::metrics::MetricsRegistry
+#[derive(Debug, Default)]
+pub(crate) struct RuntimeCollector(Mutex<Vec<Instance>>);
+
+/// One instance as the collector sees it: its counters and its task manager, which the
+/// collector does not keep alive.
+#[derive(Debug)]
+struct Instance {
+    application_id: String,
+    runtime: Arc<RuntimeMetrics>,
+    shared: Weak<Shared>,
 }
 
-/// A counter with one series per `kind` label.
-fn by_kind<const N: usize>(
-    out: &mut String,
+/// The values of one instance at one scrape.
+struct Values<'a> {
+    app: &'a str,
+    runtime: &'a RuntimeMetrics,
+    tasks: TaskMetrics,
+    lag: BTreeMap<(String, i32), i64>,
+}
+
+impl RuntimeCollector {
+    /// Adds an instance; it is reported until [`RuntimeCollector::remove`].
+    pub(crate) fn add(
+        &self,
+        application_id: &str,
+        runtime: Arc<RuntimeMetrics>,
+        shared: &Arc<Shared>,
+    ) {
+        self.instances().push(Instance {
+            application_id: application_id.to_string(),
+            runtime,
+            shared: Arc::downgrade(shared),
+        });
+    }
+
+    /// Stops reporting the instance whose counters are `runtime`.
+    pub(crate) fn remove(&self, runtime: &Arc<RuntimeMetrics>) {
+        self.instances()
+            .retain(|i| !Arc::ptr_eq(&i.runtime, runtime));
+    }
+
+    fn instances(&self) -> MutexGuard<'_, Vec<Instance>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One counter family with the series `series` gives for each instance.
+fn counters<'v, const L: usize, const N: usize>(
+    encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    app: &str,
-    values: [(&str, u64); N],
-) {
-    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
-    for (kind, value) in values {
-        let _ = writeln!(
-            out,
-            "{name}{{application_id=\"{app}\",kind=\"{kind}\"}} {value}"
-        );
+    values: &[Values<'v>],
+    series: impl Fn(&Values<'v>) -> [([(&'static str, &'v str); L], u64); N],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for v in values {
+        for (labels, value) in series(v) {
+            family
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+        }
     }
+    Ok(())
 }
 
-/// The Prometheus text for one instance.
-pub(crate) fn render(
-    app: &str,
-    runtime: &RuntimeMetrics,
-    tasks: &TaskMetrics,
-    lag: &BTreeMap<(String, i32), i64>,
-) -> String {
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let mut out = String::new();
-    counter(
-        &mut out,
-        "streamlib_records_consumed_total",
-        "Records consumed from input and repartition topics.",
-        app,
-        load(&runtime.consumed),
-    );
-    counter(
-        &mut out,
-        "streamlib_records_processed_total",
-        "Records processed without error.",
-        app,
-        tasks.processed,
-    );
-    counter(
-        &mut out,
-        "streamlib_records_produced_total",
-        "Records produced (outputs, repartition, changelog, dead letters).",
-        app,
-        load(&runtime.produced),
-    );
-    counter(
-        &mut out,
-        "streamlib_records_late_dropped_total",
-        "Records dropped because their windows had closed.",
-        app,
-        tasks.late_dropped,
-    );
-    by_kind(
-        &mut out,
-        "streamlib_records_dropped_total",
-        "Records dropped by log-and-continue handlers or processors (kind=processing) and \
-         records the broker refused that the production handler dropped (kind=production).",
-        app,
-        [
-            ("processing", tasks.dropped),
-            ("production", load(&runtime.production_dropped)),
-        ],
-    );
-    by_kind(
-        &mut out,
-        "streamlib_records_dead_lettered_total",
-        "Records sent to the dead-letter topic: inputs failing deserialization or processing \
-         (kind=processing), outputs the broker refused (kind=production).",
-        app,
-        [
-            ("processing", tasks.dead_lettered),
-            ("production", load(&runtime.production_dead_lettered)),
-        ],
-    );
-    counter(
-        &mut out,
-        "streamlib_restored_records_total",
-        "Changelog records applied while restoring stores.",
-        app,
-        load(&runtime.restored),
-    );
-    counter(
-        &mut out,
-        "streamlib_transactions_aborted_total",
-        "Transactions aborted and recovered from in process (exactly-once).",
-        app,
-        load(&runtime.aborted_transactions),
-    );
-    let commits = load(&runtime.commits);
-    let seconds = load(&runtime.commit_micros) as f64 / 1e6;
-    let _ = write!(
-        out,
-        "# HELP streamlib_commit_latency_seconds Time spent committing.\n# TYPE streamlib_commit_latency_seconds summary\n\
-         streamlib_commit_latency_seconds_sum{{application_id=\"{app}\"}} {seconds}\n\
-         streamlib_commit_latency_seconds_count{{application_id=\"{app}\"}} {commits}\n"
-    );
-    let _ = write!(
-        out,
-        "# HELP streamlib_tasks Tasks assigned to this instance.\n# TYPE streamlib_tasks gauge\n\
-         streamlib_tasks{{application_id=\"{app}\"}} {}\n",
-        load(&runtime.tasks)
-    );
-    out.push_str("# HELP streamlib_consumer_lag Records between the committed position and the end of each partition.\n# TYPE streamlib_consumer_lag gauge\n");
-    for ((topic, partition), value) in lag {
-        let _ = writeln!(
-            out,
-            "streamlib_consumer_lag{{application_id=\"{app}\",topic=\"{topic}\",partition=\"{partition}\"}} {value}"
-        );
-    }
-    out
+/// A counter family with one series per instance.
+fn counter<'v>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    values: &[Values<'v>],
+    value: impl Fn(&Values<'v>) -> u64,
+) -> Result<(), std::fmt::Error> {
+    counters(encoder, name, help, values, |v| {
+        [([("application_id", v.app)], value(v))]
+    })
 }
 
-/// Serves `GET /metrics` on `listener` until `running` is cleared.
-pub(crate) fn serve(
-    listener: TcpListener,
-    app: String,
-    runtime: Arc<RuntimeMetrics>,
-    shared: Arc<Shared>,
-    running: Arc<AtomicBool>,
-    extra: Option<super::ExtraMetrics>,
-) -> std::io::Result<JoinHandle<()>> {
-    listener.set_nonblocking(true)?;
-    std::thread::Builder::new()
-        .name(format!("{app}-metrics"))
-        .spawn(move || {
-            while running.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let mut body = render(
-                            &app,
-                            &runtime,
-                            &shared.tasks().task_totals(),
-                            &shared.lag.snapshot(),
-                        );
-                        if let Some(extra) = &extra {
-                            body.push_str(&(extra.0)());
-                        }
-                        if let Err(error) = respond(stream, &body) {
-                            tracing::debug!(%error, "metrics request failed");
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(50))
-                    }
-                    Err(error) => tracing::warn!(%error, "metrics listener"),
-                }
+fn load(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+impl Collector for RuntimeCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let instances = self.instances();
+        let values: Vec<Values> = instances
+            .iter()
+            .filter_map(|i| {
+                let shared = i.shared.upgrade()?;
+                let tasks = shared.tasks().task_totals();
+                Some(Values {
+                    app: &i.application_id,
+                    runtime: &i.runtime,
+                    tasks,
+                    lag: shared.lag.snapshot(),
+                })
+            })
+            .collect();
+        let e = &mut encoder;
+        counter(
+            e,
+            "streamlib_records_consumed",
+            "Records consumed from input and repartition topics.",
+            &values,
+            |v| load(&v.runtime.consumed),
+        )?;
+        counter(
+            e,
+            "streamlib_records_processed",
+            "Records processed without error.",
+            &values,
+            |v| v.tasks.processed,
+        )?;
+        counter(
+            e,
+            "streamlib_records_produced",
+            "Records produced (outputs, repartition, changelog, dead letters).",
+            &values,
+            |v| load(&v.runtime.produced),
+        )?;
+        counter(
+            e,
+            "streamlib_records_late_dropped",
+            "Records dropped because their windows had closed.",
+            &values,
+            |v| v.tasks.late_dropped,
+        )?;
+        counters(
+            e,
+            "streamlib_records_dropped",
+            "Records dropped by log-and-continue handlers or processors (kind=processing) and \
+             records the broker refused that the production handler dropped (kind=production).",
+            &values,
+            |v| {
+                [
+                    (
+                        [("application_id", v.app), ("kind", "processing")],
+                        v.tasks.dropped,
+                    ),
+                    (
+                        [("application_id", v.app), ("kind", "production")],
+                        load(&v.runtime.production_dropped),
+                    ),
+                ]
+            },
+        )?;
+        counters(
+            e,
+            "streamlib_records_dead_lettered",
+            "Records sent to the dead-letter topic: inputs failing deserialization or processing \
+             (kind=processing), outputs the broker refused (kind=production).",
+            &values,
+            |v| {
+                [
+                    (
+                        [("application_id", v.app), ("kind", "processing")],
+                        v.tasks.dead_lettered,
+                    ),
+                    (
+                        [("application_id", v.app), ("kind", "production")],
+                        load(&v.runtime.production_dead_lettered),
+                    ),
+                ]
+            },
+        )?;
+        counter(
+            e,
+            "streamlib_restored_records",
+            "Changelog records applied while restoring stores.",
+            &values,
+            |v| load(&v.runtime.restored),
+        )?;
+        counter(
+            e,
+            "streamlib_transactions_aborted",
+            "Transactions aborted and recovered from in process (exactly-once).",
+            &values,
+            |v| load(&v.runtime.aborted_transactions),
+        )?;
+        // Only the sum and the count are kept: a histogram with the +Inf bucket alone.
+        let mut family = e.encode_descriptor(
+            "streamlib_commit_latency_seconds",
+            "Time spent committing.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for v in &values {
+            family
+                .encode_family(&[("application_id", v.app)])?
+                .encode_histogram::<NoLabelSet>(
+                    load(&v.runtime.commit_micros) as f64 / 1e6,
+                    load(&v.runtime.commits),
+                    &[],
+                    None,
+                )?;
+        }
+        let mut family = e.encode_descriptor(
+            "streamlib_tasks",
+            "Tasks assigned to this instance.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for v in &values {
+            family
+                .encode_family(&[("application_id", v.app)])?
+                .encode_gauge(&load(&v.runtime.tasks))?;
+        }
+        let mut family = e.encode_descriptor(
+            "streamlib_consumer_lag",
+            "Records between the committed position and the end of each partition.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for v in &values {
+            for ((topic, partition), lag) in &v.lag {
+                let partition = partition.to_string();
+                family
+                    .encode_family(&[
+                        ("application_id", v.app),
+                        ("topic", topic),
+                        ("partition", &partition),
+                    ])?
+                    .encode_gauge(lag)?;
             }
-        })
-}
-
-fn respond(mut stream: TcpStream, body: &str) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut request = [0u8; 1024];
-    let n = stream.read(&mut request)?;
-    let status = if request[..n].starts_with(b"GET /metrics") {
-        "200 OK"
-    } else {
-        "404 Not Found"
-    };
-    let body = if status == "200 OK" {
-        body
-    } else {
-        "only GET /metrics is served\n"
-    };
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-}
-
-/// Binds the metrics port.
-pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr)
+        }
+        Ok(())
+    }
 }

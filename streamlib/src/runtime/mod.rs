@@ -47,10 +47,11 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message};
 
-pub use config::{ExtraMetrics, ProcessingGuarantee, StreamsConfig};
+pub use config::{ProcessingGuarantee, StreamsConfig};
 pub use signal::run_until_signal;
 
 use crate::error::StreamsError;
+use crate::metrics::{MetricsRegistry, MetricsServer};
 use crate::record::RawRecord;
 use crate::state::RocksDbShared;
 use crate::task::StoreLocation;
@@ -92,7 +93,9 @@ pub struct KafkaStreams {
     metrics: Arc<RuntimeMetrics>,
     shared: Option<Arc<Shared>>,
     thread: Option<JoinHandle<Result<(), StreamsError>>>,
-    metrics_addr: Option<std::net::SocketAddr>,
+    /// The collector this instance reports to, while started with a registry or an address.
+    collector: Option<Arc<metrics::RuntimeCollector>>,
+    metrics_server: Option<MetricsServer>,
 }
 
 impl KafkaStreams {
@@ -105,7 +108,8 @@ impl KafkaStreams {
             metrics: Arc::new(RuntimeMetrics::default()),
             shared: None,
             thread: None,
-            metrics_addr: None,
+            collector: None,
+            metrics_server: None,
         }
     }
 
@@ -136,11 +140,15 @@ impl KafkaStreams {
             error: Mutex::new(None),
             lag: Default::default(),
         });
-        let metrics_listener = match self.config.metrics_addr {
-            Some(addr) => Some(metrics::bind(addr).map_err(|e| {
-                StreamsError::Config(format!("binding the metrics port {addr}: {e}"))
-            })?),
-            None => None,
+        // The registry to report to: the one given, or one of our own to serve.
+        let registry = self
+            .config
+            .metrics_registry
+            .clone()
+            .or_else(|| self.config.metrics_addr.map(|_| MetricsRegistry::default()));
+        let metrics_server = match (&registry, self.config.metrics_addr) {
+            (Some(registry), Some(addr)) => Some(MetricsServer::start(registry.clone(), addr)?),
+            _ => None,
         };
         let mut consumer_config = self.config.client(&[
             ("group.id", &self.config.application_id),
@@ -150,11 +158,7 @@ impl KafkaStreams {
             ("isolation.level", "read_committed"),
             (
                 "statistics.interval.ms",
-                if metrics_listener.is_some() {
-                    "1000"
-                } else {
-                    "0"
-                },
+                if registry.is_some() { "1000" } else { "0" },
             ),
         ]);
         if let Some(instance) = &self.config.instance_id {
@@ -176,18 +180,6 @@ impl KafkaStreams {
             .subscribe(&topic_refs)
             .map_err(StreamsError::kafka("subscribing"))?;
         self.running.store(true, Ordering::SeqCst);
-        if let Some(listener) = metrics_listener {
-            self.metrics_addr = listener.local_addr().ok();
-            metrics::serve(
-                listener,
-                self.config.application_id.clone(),
-                self.metrics.clone(),
-                shared.clone(),
-                self.running.clone(),
-                self.config.extra_metrics.clone(),
-            )
-            .map_err(|e| StreamsError::Config(format!("starting the metrics server: {e}")))?;
-        }
         let running = self.running.clone();
         let thread_shared = shared.clone();
         self.shared = Some(shared);
@@ -197,6 +189,12 @@ impl KafkaStreams {
                 .spawn(move || thread::run(consumer, thread_shared, running))
                 .map_err(|e| StreamsError::Config(format!("spawning the stream thread: {e}")))?,
         );
+        if let (Some(registry), Some(shared)) = (registry, &self.shared) {
+            let collector = registry.shared_collector::<metrics::RuntimeCollector>();
+            collector.add(&self.config.application_id, self.metrics.clone(), shared);
+            self.collector = Some(collector);
+        }
+        self.metrics_server = metrics_server;
         Ok(())
     }
 
@@ -213,9 +211,9 @@ impl KafkaStreams {
             .unwrap_or_default()
     }
 
-    /// Where Prometheus metrics are served, once started with `metrics_addr` set.
+    /// Where Prometheus metrics are served, from `start` until `close` with `metrics_addr` set.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
-        self.metrics_addr
+        self.metrics_server.as_ref().map(MetricsServer::addr)
     }
 
     /// Live counters.
@@ -223,10 +221,16 @@ impl KafkaStreams {
         &self.metrics
     }
 
-    /// Finishes in-flight work, commits, closes stores and leaves the group; returns the error
-    /// that stopped the thread, if one did.
+    /// Finishes in-flight work, commits, closes stores and leaves the group; stops reporting
+    /// and serving metrics; returns the error that stopped the thread, if one did.
     pub fn close(&mut self) -> Result<(), StreamsError> {
         self.running.store(false, Ordering::SeqCst);
+        if let Some(collector) = self.collector.take() {
+            collector.remove(&self.metrics);
+        }
+        if let Some(server) = self.metrics_server.take() {
+            server.stop();
+        }
         match self.thread.take() {
             Some(thread) => thread.join().map_err(|_| StreamsError::ThreadPanicked)?,
             None => Ok(()),
