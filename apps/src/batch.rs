@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
@@ -20,6 +20,8 @@ use lake::gold::GoldConfig;
 use lake::job::interval::Interval;
 use lake::silver::SilverConfig;
 use lake::storage::Lake;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use tokio::sync::watch;
 use warehouse::connection::WarehouseTarget;
 
@@ -58,10 +60,18 @@ pub struct BatchStatus {
     pub runs: u64,
 }
 
+/// How long [`EmbeddedBatch::finish`] waits for the sink to reach the end of its topics.
+const CATCH_UP: Duration = Duration::from_secs(60);
+
 /// The running batch half.
 pub struct EmbeddedBatch {
     lake: Lake,
+    bootstrap: String,
+    /// The topics the sink reads.
+    topics: Vec<String>,
     sink: JoinHandle<anyhow::Result<()>>,
+    /// Stops the sink; [`EmbeddedBatch::finish`] sends it once the sink has caught up.
+    sink_stop: watch::Sender<bool>,
     worker: JoinHandle<()>,
     sink_metrics: Arc<SinkMetrics>,
     status: Arc<Mutex<BatchStatus>>,
@@ -70,7 +80,8 @@ pub struct EmbeddedBatch {
 
 impl EmbeddedBatch {
     /// Starts the sink of `topics.raw`, `topics.dlq` and `topics.alerts` into Bronze and the
-    /// Silver/Gold worker; both run until `stop` turns true. `span` carries the event times seen.
+    /// Silver/Gold worker; the worker runs until `stop` turns true, the sink until
+    /// [`EmbeddedBatch::finish`]. `span` carries the event times seen.
     pub fn start(
         bootstrap: &str,
         topics: &Topics,
@@ -84,6 +95,7 @@ impl EmbeddedBatch {
             route(&topics.dlq, lake::silver::BRONZE_DEAD_LETTERS),
             route(&topics.alerts, lake::silver::BRONZE_ALERTS),
         ];
+        let topics = routes_topics(&routes);
         let mut config = SinkConfig::new(bootstrap, routes);
         config.sink_id = settings.sink_id.clone();
         config.flush_interval = Duration::from_secs(1);
@@ -101,10 +113,10 @@ impl EmbeddedBatch {
             warehouse: settings.warehouse.clone(),
             runtime: Arc::new(runtime),
         };
-        let sink_stop = stop.clone();
+        let (sink_stop, sink_stopped) = watch::channel(false);
         let sink = std::thread::Builder::new()
             .name("lake-sink".into())
-            .spawn(move || sink.run(&handle, sink_stop).map_err(anyhow::Error::from))?;
+            .spawn(move || sink.run(&handle, sink_stopped).map_err(anyhow::Error::from))?;
         let status = Arc::new(Mutex::new(BatchStatus::default()));
         let worker = {
             let (jobs, status, every) = (jobs.clone(), status.clone(), settings.every);
@@ -114,7 +126,10 @@ impl EmbeddedBatch {
         };
         Ok(Self {
             lake: settings.lake.clone(),
+            bootstrap: bootstrap.to_string(),
+            topics,
             sink,
+            sink_stop,
             worker,
             sink_metrics,
             status,
@@ -148,9 +163,15 @@ impl EmbeddedBatch {
         )
     }
 
-    /// Waits for the sink to commit what it buffered (`stop` must have turned true), then runs
-    /// Silver and Gold (and the load) one last time over `span`, so the tables hold every event.
+    /// Call once the producer and the stream apps have stopped (and `stop` has turned true):
+    /// waits until the sink has committed every record up to the end of its topics (at most
+    /// [`CATCH_UP`]), stops it, then runs Silver and Gold (and the load) one last time over
+    /// `span`, so the tables hold every event — the alerts of the apps' last commit included.
     pub fn finish(self, span: EventSpan) -> anyhow::Result<BatchStatus> {
+        if let Err(error) = self.await_sink_caught_up() {
+            tracing::warn!(error = %format!("{error:#}"), "the lake sink did not reach the end of its topics");
+        }
+        self.sink_stop.send_replace(true);
         let sink = self
             .sink
             .join()
@@ -164,6 +185,56 @@ impl EmbeddedBatch {
         }
         Ok(lock(&self.status).clone())
     }
+}
+
+impl EmbeddedBatch {
+    /// Waits until the sink's committed next offset reaches the end of every partition of its
+    /// topics (or the sink stopped on its own, or [`CATCH_UP`] passed: an error).
+    fn await_sink_caught_up(&self) -> anyhow::Result<()> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .create()
+            .context("creating a metadata client")?;
+        let mut ends = Vec::new();
+        for topic in &self.topics {
+            let metadata = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+                .with_context(|| format!("reading the metadata of {topic}"))?;
+            for t in metadata.topics() {
+                for p in t.partitions() {
+                    let (_, high) = consumer
+                        .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                        .with_context(|| format!("reading the end of {topic}/{}", p.id()))?;
+                    ends.push((format!("{topic}/{}", p.id()), high));
+                }
+            }
+        }
+        let deadline = Instant::now() + CATCH_UP;
+        loop {
+            let progress = self.sink_metrics.snapshot().partitions;
+            let behind = ends.iter().find(|(partition, end)| {
+                progress.get(partition).map_or(0, |p| p.next_offset) < *end
+            });
+            let Some((partition, end)) = behind else {
+                return Ok(());
+            };
+            if self.sink.is_finished() {
+                anyhow::bail!("the sink stopped before reaching offset {end} of {partition}");
+            }
+            if Instant::now() >= deadline {
+                anyhow::bail!(
+                    "after {CATCH_UP:?} the sink has not reached offset {end} of {partition}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The distinct topics of `routes`.
+fn routes_topics(routes: &[Route]) -> Vec<String> {
+    let topics: BTreeSet<&str> = routes.iter().map(|r| r.topic.as_str()).collect();
+    topics.into_iter().map(str::to_string).collect()
 }
 
 fn route(topic: &str, table: &str) -> Route {

@@ -140,7 +140,7 @@ impl StreamApps {
             for (name, topology) in &topologies {
                 let app_id = options.streams_config(name).application_id;
                 specs.extend(topology.internal_topics().into_iter().map(|t| TopicSpec {
-                    name: format!("{app_id}-{}", t.name),
+                    name: t.topic(&app_id),
                     partitions,
                     replication_factor: 1,
                     config: BTreeMap::new(),

@@ -2,7 +2,8 @@
 //! mock cluster. A bounded synthetic run must reach the view: every coin with a price, and
 //! the producer's count — also when run again with the same state folder (the new in-process
 //! cluster is empty, so state of the earlier run must not leak into it). Both runs write the
-//! same lake folder: Bronze keeps every record of both, Silver every distinct event once, and
+//! same lake folder: Bronze keeps every record of both (every alert too: the apps' last
+//! transactions commit before the sink reads to the end), Silver every distinct event once, and
 //! Gold is built from it.
 
 use std::process::Command;
@@ -11,9 +12,10 @@ use std::process::Command;
 fn the_pipeline_runs_end_to_end_on_the_in_process_cluster_twice() {
     let state = tempfile::tempdir().unwrap();
     let lake_dir = tempfile::tempdir().unwrap();
+    let mut alerts = 0;
     for run in 1..=2 {
-        run_bounded(state.path(), lake_dir.path());
-        check_lake(lake_dir.path(), run);
+        alerts += run_bounded(state.path(), lake_dir.path());
+        check_lake(lake_dir.path(), run, alerts);
     }
     let left: Vec<_> = std::fs::read_dir(state.path())
         .unwrap()
@@ -22,8 +24,9 @@ fn the_pipeline_runs_end_to_end_on_the_in_process_cluster_twice() {
     assert!(left.is_empty(), "embedded state is removed: {left:?}");
 }
 
-/// Bronze holds the 200 raw events of each run so far; Silver and the Gold candles have rows.
-fn check_lake(dir: &std::path::Path, runs: usize) {
+/// Bronze holds the 200 raw events of each run so far and the `alerts` they raised; Silver and
+/// the Gold candles have rows.
+fn check_lake(dir: &std::path::Path, runs: usize, alerts: usize) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let lake = lake::storage::Lake::parse(dir.to_str().unwrap()).unwrap();
     let rows = |table: &str, order_by: &[&str]| {
@@ -39,6 +42,15 @@ fn check_lake(dir: &std::path::Path, runs: usize) {
         bronze.len(),
         200 * runs,
         "bronze/prices_raw after run {runs}"
+    );
+    assert_eq!(
+        rows(
+            lake::silver::BRONZE_ALERTS,
+            &["topic", "partition", "offset"]
+        )
+        .len(),
+        alerts,
+        "bronze/alerts after run {runs}"
     );
     let silver = rows("silver/prices", &["event_id"]);
     let distinct: std::collections::BTreeSet<String> = silver
@@ -61,7 +73,8 @@ fn check_lake(dir: &std::path::Path, runs: usize) {
     );
 }
 
-fn run_bounded(state: &std::path::Path, lake: &std::path::Path) {
+/// Runs the pipeline once; returns the alerts its apps raised.
+fn run_bounded(state: &std::path::Path, lake: &std::path::Path) -> usize {
     let output = Command::new(env!("CARGO_BIN_EXE_pipeline"))
         .args([
             "--no-view",
@@ -96,8 +109,16 @@ fn run_bounded(state: &std::path::Path, lake: &std::path::Path) {
         );
     }
     assert!(stdout.contains("crypto.prices.dedup 200 ·"), "{stdout}");
-    assert!(
-        stdout.contains("the producer produced 200 events"),
-        "{stdout}"
-    );
+    let summary = stdout
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(
+                "pipeline stopped; the producer produced 200 events; the apps raised ",
+            )
+        })
+        .unwrap_or_else(|| panic!("no summary line:\n{stdout}"));
+    summary
+        .strip_suffix(" alerts")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("alerts in {summary:?}"))
 }

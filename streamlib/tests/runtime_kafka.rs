@@ -1,15 +1,18 @@
 //! The Kafka runtime on the real broker: end-to-end aggregation under both guarantees,
-//! restore from the checkpoint, full restore, poison pills, scale-out, and start-up errors.
+//! restore from the checkpoint, full restore, poison pills, scale-out over instances and over
+//! stream threads, thread failures, and start-up errors.
 //! Needs `KAFKA_BOOTSTRAP` (see `scripts/test`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use streamlib::error::StreamsError;
+use streamlib::error::{SerdeError, StreamsError};
 use streamlib::metrics::MetricsRegistry;
 use streamlib::prelude::*;
-use streamlib::runtime::{KafkaStreams, ProcessingGuarantee, StreamsConfig};
+use streamlib::runtime::{KafkaStreams, ProcessingGuarantee, StreamsConfig, ThreadFailure};
 use streamlib::testing::{
     consume_until, create_topic, create_topic_with_configs, kafka_bootstrap, produce, topic_config,
     unique_topic,
@@ -80,27 +83,29 @@ fn records(keys: usize, per_key: usize, value: &str) -> Vec<(Vec<u8>, Vec<u8>, i
         .collect()
 }
 
+/// The latest count per key among `got` (a tombstone counts as -1).
+fn latest_counts(got: &[streamlib::testing::Consumed]) -> BTreeMap<String, i64> {
+    let mut map = BTreeMap::new();
+    for c in got {
+        let value = c
+            .value
+            .as_deref()
+            .map(|v| i64::from_be_bytes(v.try_into().expect("8 bytes")));
+        map.insert(
+            String::from_utf8(c.key.clone()).expect("utf8"),
+            value.unwrap_or(-1),
+        );
+    }
+    map
+}
+
 /// Latest count per key in the output, once every key reached `expected`.
 fn final_counts(output: &str, keys: usize, expected: i64) -> BTreeMap<String, i64> {
-    let latest = |got: &[streamlib::testing::Consumed]| {
-        let mut map = BTreeMap::new();
-        for c in got {
-            let value = c
-                .value
-                .as_deref()
-                .map(|v| i64::from_be_bytes(v.try_into().expect("8 bytes")));
-            map.insert(
-                String::from_utf8(c.key.clone()).expect("utf8"),
-                value.unwrap_or(-1),
-            );
-        }
-        map
-    };
     let got = consume_until(&kafka_bootstrap(), output, "read_committed", WAIT, |got| {
-        let map = latest(got);
+        let map = latest_counts(got);
         map.len() == keys && map.values().all(|v| *v >= expected)
     });
-    latest(&got)
+    latest_counts(&got)
 }
 
 fn wait_for(what: &str, condition: impl Fn() -> bool) {
@@ -707,4 +712,127 @@ fn a_windowed_changelog_is_kept_for_window_plus_grace_plus_a_day() {
         Some("compact,delete".to_string())
     );
     app.close().unwrap();
+}
+
+/// A re-keying count (group by value: a repartition topic), so a task reads two topics.
+fn rekeying_topology(n: &Names, values: impl Serde<String>) -> Topology {
+    let b = StreamsBuilder::new();
+    b.stream(&n.input, StringSerde, values)
+        .group_by(|_, v| v.clone(), StringSerde, StringSerde)
+        .count("by-value")
+        .to_stream()
+        .to(&n.output, StringSerde, I64Serde);
+    b.build()
+}
+
+/// `keys × per_key` records with distinct input keys whose values are `key-<i % keys>`.
+fn rekeyed_records(keys: usize, per_key: usize) -> Vec<(Vec<u8>, Vec<u8>, i64)> {
+    let base = now_ms();
+    (0..keys * per_key)
+        .map(|i| {
+            (
+                format!("user-{i}").into_bytes(),
+                format!("key-{}", i % keys).into_bytes(),
+                base + i as i64,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn stream_threads_split_the_tasks_of_a_repartitioning_topology_and_count_exactly_once() {
+    let n = names("threads");
+    create_topics(&n, PARTITIONS);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&n, dir.path(), ProcessingGuarantee::ExactlyOnceV2);
+    config.num_stream_threads = 2;
+    let mut app = KafkaStreams::new(rekeying_topology(&n, StringSerde), config);
+    app.start().unwrap();
+    // Each thread owns whole tasks: partition p of the input and of the repartition topic.
+    wait_for("both threads to own two tasks each", || {
+        let threads = app.thread_partitions();
+        threads.len() == 2 && threads.iter().all(|p| p.len() == 2)
+    });
+    assert_eq!(app.assigned_partitions(), vec![0, 1, 2, 3]);
+    assert_eq!(app.metrics().tasks.load(Ordering::Relaxed), 4);
+    produce(&kafka_bootstrap(), &n.input, &rekeyed_records(10, 20));
+    let counts = final_counts(&n.output, 10, 20);
+    assert!(counts.values().all(|c| *c == 20), "{counts:?}");
+    assert!(app.is_running());
+    app.close().unwrap();
+}
+
+/// Fails to decode `boom` the first time it sees it, and never again: a failure that passes.
+struct FailsOnce(Arc<AtomicBool>);
+
+impl Serde<String> for FailsOnce {
+    fn serialize(&self, topic: &str, value: &String) -> Result<Vec<u8>, SerdeError> {
+        StringSerde.serialize(topic, value)
+    }
+
+    fn deserialize(&self, topic: &str, bytes: &[u8]) -> Result<String, SerdeError> {
+        if bytes == b"boom" && !self.0.swap(true, Ordering::SeqCst) {
+            return Err(SerdeError::Length {
+                expected: 0,
+                actual: bytes.len(),
+            });
+        }
+        StringSerde.deserialize(topic, bytes)
+    }
+}
+
+/// Two threads count `boom` among ten keys' values; the first decode of `boom` fails the
+/// thread that reads it (the deserialization handler fails).
+fn run_with_a_failing_thread(failure: ThreadFailure) -> (KafkaStreams, Names, tempfile::TempDir) {
+    let n = names("thread-failure");
+    create_topics(&n, PARTITIONS);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&n, dir.path(), ProcessingGuarantee::ExactlyOnceV2);
+    config.num_stream_threads = 2;
+    config.thread_failure = failure;
+    config.handlers.deserialization = ErrorAction::Fail;
+    let topology = rekeying_topology(&n, FailsOnce(Arc::default()));
+    let mut app = KafkaStreams::new(topology, config);
+    app.start().unwrap();
+    let mut records = rekeyed_records(10, 20);
+    records.push((b"user-boom".to_vec(), b"boom".to_vec(), now_ms()));
+    produce(&kafka_bootstrap(), &n.input, &records);
+    (app, n, dir)
+}
+
+#[test]
+fn a_failed_stream_thread_is_replaced_and_its_work_is_redone_exactly_once() {
+    let (mut app, n, _dir) = run_with_a_failing_thread(ThreadFailure::ReplaceThread);
+    let mut expected: BTreeMap<String, i64> = (0..10).map(|i| (format!("key-{i}"), 20)).collect();
+    expected.insert("boom".into(), 1);
+    let got = consume_until(
+        &kafka_bootstrap(),
+        &n.output,
+        "read_committed",
+        WAIT,
+        |got| latest_counts(got) == expected,
+    );
+    assert_eq!(
+        latest_counts(&got),
+        expected,
+        "nothing lost, nothing counted twice"
+    );
+    assert_eq!(app.metrics().replaced_threads.load(Ordering::Relaxed), 1);
+    assert!(app.is_running());
+    app.close().unwrap();
+}
+
+#[test]
+fn a_failed_stream_thread_stops_the_instance_by_default() {
+    let (mut app, _n, _dir) = run_with_a_failing_thread(ThreadFailure::ShutdownInstance);
+    wait_for("the instance to stop", || !app.is_running());
+    let error = app.close().expect_err("the thread's error");
+    assert!(
+        matches!(
+            error,
+            StreamsError::Process(ProcessError::Deserialization { .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(app.metrics().replaced_threads.load(Ordering::Relaxed), 0);
 }

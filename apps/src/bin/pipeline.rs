@@ -174,18 +174,24 @@ fn main() -> anyhow::Result<()> {
         (log_file.as_deref(), batch.as_ref()),
     );
     stop.send_replace(true);
-    let batch = batch.map(|batch| batch.finish(*span_tx.borrow()));
     let produced = producer
         .join()
         .map_err(|_| anyhow::anyhow!("the producer panicked"))?;
+    // The apps commit their last transactions before the sink reads to the end of its topics,
+    // so Bronze gets the last alerts too.
+    let counters = apps.counters.clone();
     let closed = apps.close();
+    let batch = batch.map(|batch| batch.finish(*span_tx.borrow()));
     if let Some(dir) = &embedded_state {
         if let Err(error) = std::fs::remove_dir_all(dir) {
             tracing::warn!(dir = %dir.display(), %error, "could not remove the embedded run's state");
         }
     }
     match &produced {
-        Ok(n) => println!("pipeline stopped; the producer produced {n} events"),
+        Ok(n) => println!(
+            "pipeline stopped; the producer produced {n} events; the apps raised {} alerts",
+            counters.total("alerts_raised_total")
+        ),
         Err(error) => println!("pipeline stopped; the producer failed: {error:#}"),
     }
     let batch = match batch {

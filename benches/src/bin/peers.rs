@@ -114,6 +114,10 @@ struct BenchArgs {
     /// Produce rate of the live runs, records/s.
     #[arg(long, default_value_t = 1_000)]
     live_rate: u64,
+    /// Stream threads of streamlib and of Kafka Streams (`num.stream.threads`); Quix Streams
+    /// is single-threaded and always runs one.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Options for the Kafka Streams JVM.
     #[arg(long, default_value = "-Xms256m -Xmx1g", allow_hyphen_values = true)]
     jvm_opts: String,
@@ -161,6 +165,7 @@ fn bench(cli: &BenchArgs) -> Result<()> {
         },
         alos_commit_ms: cli.alos_commit_ms,
         eos_commit_ms: cli.eos_commit_ms,
+        threads: cli.threads,
         keep: cli.keep,
         work_dir,
     };
@@ -199,10 +204,11 @@ fn bench(cli: &BenchArgs) -> Result<()> {
         &format!("{}\n{table}", describe(&setup)),
     )?;
     let subtitle = format!(
-        "{} input records, {} partitions, {} keys; one processing thread each; {}",
+        "{} input records, {} partitions, {} keys; {} stream thread(s) each; {}",
         cli.records,
         cli.partitions,
         cli.keys,
+        cli.threads,
         setup["machine"]["summary"].as_str().unwrap_or_default()
     );
     write(
@@ -362,6 +368,7 @@ fn setup(cli: &BenchArgs, launchers: &Launchers, produce_s: f64) -> Value {
         "invalid_per_mille": cli.invalid_per_mille,
         "alos_commit_ms": cli.alos_commit_ms,
         "eos_commit_ms": cli.eos_commit_ms,
+        "threads": cli.threads,
         "live_records": cli.live_records,
         "live_rate": cli.live_rate,
         "jvm_opts": cli.jvm_opts,

@@ -18,9 +18,11 @@ use crate::topology::Topology;
 use super::collector::RecordCollector;
 use super::commit::Committer;
 use super::restore::restore_task;
+use super::standby::Standbys;
+use super::thread::ThreadSetup;
 use super::{to_raw, wall_clock_ms, RuntimeMetrics, StreamsConfig};
 
-/// The tasks of one instance with the producer and commit state they share.
+/// The tasks of one stream thread with the producer and commit state they share.
 pub(crate) struct TaskManager {
     topology: Arc<Topology>,
     config: StreamsConfig,
@@ -31,25 +33,33 @@ pub(crate) struct TaskManager {
     collector: RecordCollector,
     committer: Committer,
     metrics: Arc<RuntimeMetrics>,
+    /// The instance's standby replicas: released before a task opens, adopted after it closes.
+    standbys: Option<Arc<Standbys>>,
+    /// Tasks this manager has counted in `metrics.tasks` (the instance's sum over threads).
+    counted_tasks: u64,
 }
 
 impl TaskManager {
-    /// No tasks yet; creates the instance's producer.
+    /// No tasks yet; creates the producer of the stream thread `identity`. `totals` are the
+    /// task counters of the thread this one replaces, so that they never go backwards.
     pub(crate) fn new(
-        topology: Arc<Topology>,
-        config: StreamsConfig,
-        location: StoreLocation,
-        metrics: Arc<RuntimeMetrics>,
+        setup: &ThreadSetup,
+        identity: &str,
+        totals: TaskMetrics,
     ) -> Result<Self, StreamsError> {
+        let config = setup.config.clone();
+        let metrics = setup.metrics.clone();
         Ok(Self {
-            collector: RecordCollector::new(config.clone(), metrics.clone())?,
+            collector: RecordCollector::new(config.clone(), metrics.clone(), identity)?,
             committer: Committer::new(config.clone(), metrics.clone()),
-            topology,
+            topology: setup.topology.clone(),
             config,
-            location,
+            location: setup.location.clone(),
             tasks: BTreeMap::new(),
-            closed_totals: TaskMetrics::default(),
+            closed_totals: totals,
             metrics,
+            standbys: setup.standbys.clone(),
+            counted_tasks: 0,
         })
     }
 
@@ -75,6 +85,9 @@ impl TaskManager {
         for partition in partitions {
             if self.tasks.contains_key(&partition) {
                 continue;
+            }
+            if let Some(standbys) = &self.standbys {
+                standbys.release(partition);
             }
             let mut task = Task::new(
                 &self.topology,
@@ -104,6 +117,11 @@ impl TaskManager {
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
         let partitions: Vec<i32> = partitions.into_iter().collect();
+        if self.tasks.is_empty() {
+            // Nothing to commit or close (e.g. the consumer of a failed thread leaving the
+            // group after its tasks were dropped).
+            return Ok(());
+        }
         let committed = self.commit(consumer);
         if let Err(error) = committed {
             let kept = self
@@ -119,6 +137,9 @@ impl TaskManager {
                 task.close()?;
                 self.closed_totals.add(task.metrics());
                 tracing::info!(partition, "task closed");
+                if let Some(standbys) = &self.standbys {
+                    standbys.adopt(partition);
+                }
             }
         }
         self.count_tasks();
@@ -205,7 +226,13 @@ impl TaskManager {
     /// so nothing of the failed work becomes visible.
     pub(crate) fn abandon(&mut self) {
         self.collector.abandon();
+        let partitions = self.partitions();
         self.drop_tasks();
+        if let Some(standbys) = &self.standbys {
+            for partition in partitions {
+                standbys.adopt(partition);
+            }
+        }
         self.committer.abandon();
         self.count_tasks();
     }
@@ -226,9 +253,12 @@ impl TaskManager {
         }
     }
 
-    fn count_tasks(&self) {
+    fn count_tasks(&mut self) {
+        let now = self.tasks.len() as u64;
+        self.metrics.tasks.fetch_add(now, Ordering::Relaxed);
         self.metrics
             .tasks
-            .store(self.tasks.len() as u64, Ordering::Relaxed);
+            .fetch_sub(self.counted_tasks, Ordering::Relaxed);
+        self.counted_tasks = now;
     }
 }

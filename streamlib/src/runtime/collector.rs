@@ -51,7 +51,7 @@ pub(crate) struct RecordCollector {
     config: StreamsConfig,
     producer: ThreadedProducer<DeliveryTracker>,
     tracker: DeliveryTracker,
-    /// `<application.id>-<instance>` under exactly-once.
+    /// `<application.id>-<thread identity>` under exactly-once.
     transactional_id: Option<String>,
     /// Something was produced since the last commit.
     dirty: bool,
@@ -78,17 +78,16 @@ pub(crate) struct RecordCollector {
 }
 
 impl RecordCollector {
-    /// The collector of an instance configured by `config`, with its producer created (and
-    /// under exactly-once its first transaction begun).
+    /// The collector of the stream thread `identity` of an instance configured by `config`,
+    /// with its producer created (and under exactly-once its first transaction begun, with
+    /// the transactional id `<application.id>-<identity>`).
     pub(crate) fn new(
         config: StreamsConfig,
         metrics: Arc<RuntimeMetrics>,
+        identity: &str,
     ) -> Result<Self, StreamsError> {
         let transactional_id = (config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2)
-            .then(|| {
-                let instance = config.instance_id.clone().unwrap_or_else(fresh_instance_id);
-                format!("{}-{instance}", config.application_id)
-            });
+            .then(|| format!("{}-{identity}", config.application_id));
         let (producer, tracker) = create_producer(&config, transactional_id.as_deref())?;
         Ok(Self {
             config,
@@ -544,13 +543,4 @@ fn create_producer(
             .map_err(StreamsError::kafka("beginning a transaction"))?;
     }
     Ok((producer, tracker))
-}
-
-/// Identifies this process among the instances of an application.
-fn fresh_instance_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{}-{nanos:x}", std::process::id())
 }

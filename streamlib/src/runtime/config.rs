@@ -32,6 +32,24 @@ impl ProcessingGuarantee {
     }
 }
 
+/// What happens when a stream thread stops with an error (a record that fails with a failing
+/// handler, a store failure, a cluster error it cannot recover from) — Kafka Streams'
+/// `StreamsUncaughtExceptionHandler` responses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ThreadFailure {
+    /// The instance stops: its other threads commit and close, `is_running` turns false and
+    /// `close` returns the error (`SHUTDOWN_CLIENT`).
+    #[default]
+    ShutdownInstance,
+    /// The thread's tasks are dropped uncommitted (their stores keep the last commit), its
+    /// consumer leaves the group, and a new consumer and producer with the same identity take
+    /// its place and join again (`REPLACE_THREAD`). Counted in
+    /// [`super::RuntimeMetrics::replaced_threads`]. A record that fails every time fails the
+    /// replacement too: use it for failures that pass (a broker outage), not for poison
+    /// records, which the error handlers are for.
+    ReplaceThread,
+}
+
 /// Everything a [`super::KafkaStreams`] instance needs.
 #[derive(Clone, Debug)]
 pub struct StreamsConfig {
@@ -48,13 +66,25 @@ pub struct StreamsConfig {
     pub commit_interval: Option<Duration>,
     /// Bytes of block cache and write buffers shared by every RocksDB store of the process.
     pub store_memory_bytes: usize,
+    /// Stream threads of this instance (default 1), each with its own consumer and, under
+    /// exactly-once, its own transactional producer; the group spreads the tasks over them.
+    pub num_stream_threads: usize,
+    /// What a stream thread's failure does to the instance.
+    pub thread_failure: ThreadFailure,
+    /// Standby replicas: with 1 or more, the instance keeps a warm copy of the persistent
+    /// logged stores of every task it does not run, from their changelogs, so that a task
+    /// moving here restores only what its standby had not applied yet. librdkafka has no
+    /// pluggable assignor, so the placement is "every other instance" (ADR-043): any value
+    /// above 0 gives each task one standby per other instance. Default 0.
+    pub num_standby_replicas: usize,
     /// Replication factor of internal topics (`-1`: the broker's default).
     pub replication_factor: i32,
     /// What happens to records that fail.
     pub handlers: ErrorHandlers,
-    /// Stable identity of this instance across restarts (e.g. a host name): it becomes the
-    /// consumer's `group.instance.id` (static membership: a restarted instance gets its
-    /// partitions back at once, without a rebalance) and the suffix of the transactional id
+    /// Stable identity of this instance across restarts (e.g. a host name): with the thread
+    /// number it becomes each thread's consumer `group.instance.id`, `<instance_id>-<n>`
+    /// (static membership: a restarted instance gets its partitions back at once, without a
+    /// rebalance) and the suffix of its transactional id, `<application_id>-<instance_id>-<n>`
     /// (a restarted instance fences its predecessor and aborts its open transaction at once).
     /// `None`: a fresh identity per start.
     pub instance_id: Option<String>,
@@ -80,6 +110,9 @@ impl StreamsConfig {
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             commit_interval: None,
             store_memory_bytes: 128 << 20,
+            num_stream_threads: 1,
+            thread_failure: ThreadFailure::ShutdownInstance,
+            num_standby_replicas: 0,
             replication_factor: -1,
             handlers: ErrorHandlers::default(),
             metrics_addr: None,

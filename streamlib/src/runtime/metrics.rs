@@ -55,7 +55,8 @@ pub(crate) struct RuntimeCollector(Mutex<Vec<Instance>>);
 struct Instance {
     application_id: String,
     runtime: Arc<RuntimeMetrics>,
-    shared: Weak<Shared>,
+    /// One per stream thread.
+    threads: Vec<Weak<Shared>>,
 }
 
 /// The values of one instance at one scrape.
@@ -72,12 +73,12 @@ impl RuntimeCollector {
         &self,
         application_id: &str,
         runtime: Arc<RuntimeMetrics>,
-        shared: &Arc<Shared>,
+        threads: &[Arc<Shared>],
     ) {
         self.instances().push(Instance {
             application_id: application_id.to_string(),
             runtime,
-            shared: Arc::downgrade(shared),
+            threads: threads.iter().map(Arc::downgrade).collect(),
         });
     }
 
@@ -136,13 +137,22 @@ impl Collector for RuntimeCollector {
         let values: Vec<Values> = instances
             .iter()
             .filter_map(|i| {
-                let shared = i.shared.upgrade()?;
-                let tasks = shared.tasks().task_totals();
+                let threads: Vec<Arc<Shared>> =
+                    i.threads.iter().filter_map(Weak::upgrade).collect();
+                if threads.is_empty() {
+                    return None;
+                }
+                let mut tasks = TaskMetrics::default();
+                let mut lag = BTreeMap::new();
+                for shared in threads {
+                    tasks.add(&shared.tasks().task_totals());
+                    lag.extend(shared.lag.snapshot());
+                }
                 Some(Values {
                     app: &i.application_id,
                     runtime: &i.runtime,
                     tasks,
-                    lag: shared.lag.snapshot(),
+                    lag,
                 })
             })
             .collect();
@@ -226,6 +236,20 @@ impl Collector for RuntimeCollector {
             "Transactions aborted and recovered from in process (exactly-once).",
             &values,
             |v| load(&v.runtime.aborted_transactions),
+        )?;
+        counter(
+            e,
+            "streamlib_standby_records",
+            "Changelog records applied to standby replicas.",
+            &values,
+            |v| load(&v.runtime.standby_records),
+        )?;
+        counter(
+            e,
+            "streamlib_stream_threads_replaced",
+            "Stream threads that failed and were replaced.",
+            &values,
+            |v| load(&v.runtime.replaced_threads),
         )?;
         // Only the sum and the count are kept: a histogram with the +Inf bucket alone.
         let mut family = e.encode_descriptor(

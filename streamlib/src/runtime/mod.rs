@@ -1,10 +1,12 @@
 //! The Kafka runtime: runs a [`Topology`] on a Kafka cluster.
 //!
-//! One stream thread per instance consumes every input (and repartition) topic in the group
-//! `application.id` with the cooperative-sticky assignor; each assigned partition number gets a
-//! [`crate::task`]-level task whose stores are restored from their changelogs (from the
-//! checkpoint on) before it processes. Start more instances with the same `application.id` to
-//! scale out.
+//! Each instance runs [`StreamsConfig::num_stream_threads`] stream threads; each thread is a
+//! member of the group `application.id` with a consumer of its own subscribed to every input
+//! (and repartition) topic, and, under exactly-once, a transactional producer of its own. Each
+//! partition number assigned to a thread gets a [`crate::task`]-level task whose stores are
+//! restored from their changelogs (from the checkpoint on) before it processes. Start more
+//! threads, or more instances with the same `application.id`, to scale out; the group spreads
+//! the tasks over every thread of every instance (ADR-042).
 //!
 //! The runtime is split by concern, as Kafka Streams' is (ADR-039): `assignment` (the task
 //! manager: tasks created on assignment, closed on revocation), `collector` (the producer, the
@@ -36,18 +38,18 @@ mod metrics;
 mod refusal;
 mod restore;
 mod signal;
+mod standby;
 mod thread;
 mod topics;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message};
 
-pub use config::{ProcessingGuarantee, StreamsConfig};
+pub use config::{ProcessingGuarantee, StreamsConfig, ThreadFailure};
 pub use signal::run_until_signal;
 
 use crate::error::StreamsError;
@@ -55,9 +57,9 @@ use crate::metrics::{MetricsRegistry, MetricsServer};
 use crate::record::RawRecord;
 use crate::state::RocksDbShared;
 use crate::task::StoreLocation;
-use crate::topology::{InternalTopicKind, Topology};
-use assignment::TaskManager;
-use thread::{RebalanceContext, Shared};
+use crate::topology::Topology;
+use standby::Standbys;
+use thread::{Shared, ThreadSetup};
 
 /// How long a call to the cluster may take before it fails.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -83,6 +85,10 @@ pub struct RuntimeMetrics {
     pub production_dead_lettered: AtomicU64,
     /// Transactions aborted and recovered from in process (exactly-once only).
     pub aborted_transactions: AtomicU64,
+    /// Stream threads that failed and were replaced ([`ThreadFailure::ReplaceThread`]).
+    pub replaced_threads: AtomicU64,
+    /// Changelog records applied to standby replicas.
+    pub standby_records: AtomicU64,
 }
 
 /// A running (or ready to run) application instance.
@@ -91,8 +97,9 @@ pub struct KafkaStreams {
     config: StreamsConfig,
     running: Arc<AtomicBool>,
     metrics: Arc<RuntimeMetrics>,
-    shared: Option<Arc<Shared>>,
-    thread: Option<JoinHandle<Result<(), StreamsError>>>,
+    /// Each stream thread's tasks, consumer lag and rebalance errors.
+    shared: Vec<Arc<Shared>>,
+    threads: Vec<JoinHandle<Result<(), StreamsError>>>,
     /// The collector this instance reports to, while started with a registry or an address.
     collector: Option<Arc<metrics::RuntimeCollector>>,
     metrics_server: Option<MetricsServer>,
@@ -106,109 +113,130 @@ impl KafkaStreams {
             config,
             running: Arc::new(AtomicBool::new(false)),
             metrics: Arc::new(RuntimeMetrics::default()),
-            shared: None,
-            thread: None,
+            shared: Vec::new(),
+            threads: Vec::new(),
             collector: None,
             metrics_server: None,
         }
     }
 
     /// Checks the input topics, creates internal topics, joins the group and starts processing
-    /// on a thread of its own.
+    /// on [`StreamsConfig::num_stream_threads`] threads of its own.
     ///
     /// # Errors
     /// [`StreamsError::MissingSourceTopics`] when an input topic does not exist,
-    /// [`StreamsError::PartitionCountMismatch`] when inputs differ in partition count, or the
-    /// Kafka error that prevented starting.
+    /// [`StreamsError::PartitionCountMismatch`] when inputs differ in partition count,
+    /// [`StreamsError::Config`] for zero threads, or the Kafka error that prevented starting.
     pub fn start(&mut self) -> Result<(), StreamsError> {
-        if self.thread.is_some() {
+        if !self.threads.is_empty() {
             return Err(StreamsError::Config("already started".into()));
         }
-        topics::prepare(&self.topology, &self.config)?;
-        let location = StoreLocation {
-            app_state_dir: Some(self.config.state_dir.join(&self.config.application_id)),
-            shared: RocksDbShared::new(self.config.store_memory_bytes),
-        };
-        let tasks = TaskManager::new(
-            self.topology.clone(),
-            self.config.clone(),
-            location,
-            self.metrics.clone(),
-        )?;
-        let shared = Arc::new(Shared {
-            tasks: Mutex::new(tasks),
-            error: Mutex::new(None),
-            lag: Default::default(),
-        });
+        if self.config.num_stream_threads == 0 {
+            return Err(StreamsError::Config(
+                "num_stream_threads must be at least 1".into(),
+            ));
+        }
+        let partitions = topics::prepare(&self.topology, &self.config)?;
         // The registry to report to: the one given, or one of our own to serve.
         let registry = self
             .config
             .metrics_registry
             .clone()
             .or_else(|| self.config.metrics_addr.map(|_| MetricsRegistry::default()));
+        let location = StoreLocation {
+            app_state_dir: Some(self.config.state_dir.join(&self.config.application_id)),
+            shared: RocksDbShared::new(self.config.store_memory_bytes),
+        };
+        let standbys = Standbys::new(
+            &self.topology,
+            &self.config,
+            &location,
+            partitions,
+            self.metrics.clone(),
+        )
+        .map(Arc::new);
+        let setup = Arc::new(ThreadSetup {
+            topology: self.topology.clone(),
+            config: self.config.clone(),
+            location,
+            standbys: standbys.clone(),
+            metrics: self.metrics.clone(),
+            instance: self
+                .config
+                .instance_id
+                .clone()
+                .unwrap_or_else(fresh_instance_id),
+            statistics: registry.is_some(),
+            running: self.running.clone(),
+        });
+        let threads = (1..=self.config.num_stream_threads)
+            .map(|index| setup.create(index))
+            .collect::<Result<Vec<_>, _>>()?;
         let metrics_server = match (&registry, self.config.metrics_addr) {
             (Some(registry), Some(addr)) => Some(MetricsServer::start(registry.clone(), addr)?),
             _ => None,
         };
-        let mut consumer_config = self.config.client(&[
-            ("group.id", &self.config.application_id),
-            ("partition.assignment.strategy", "cooperative-sticky"),
-            ("enable.auto.commit", "false"),
-            ("auto.offset.reset", "earliest"),
-            ("isolation.level", "read_committed"),
-            (
-                "statistics.interval.ms",
-                if registry.is_some() { "1000" } else { "0" },
-            ),
-        ]);
-        if let Some(instance) = &self.config.instance_id {
-            consumer_config.set("group.instance.id", instance);
-        }
-        let consumer: BaseConsumer<RebalanceContext> = consumer_config
-            .create_with_context(RebalanceContext(shared.clone()))
-            .map_err(StreamsError::kafka("creating the consumer"))?;
-        let mut topics = self.topology.source_topics();
-        topics.extend(
-            self.topology
-                .internal_topics()
-                .into_iter()
-                .filter(|t| t.kind == InternalTopicKind::Repartition)
-                .map(|t| format!("{}-{}", self.config.application_id, t.name)),
-        );
-        let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer
-            .subscribe(&topic_refs)
-            .map_err(StreamsError::kafka("subscribing"))?;
         self.running.store(true, Ordering::SeqCst);
-        let running = self.running.clone();
-        let thread_shared = shared.clone();
-        self.shared = Some(shared);
-        self.thread = Some(
-            std::thread::Builder::new()
-                .name(format!("{}-stream", self.config.application_id))
-                .spawn(move || thread::run(consumer, thread_shared, running))
-                .map_err(|e| StreamsError::Config(format!("spawning the stream thread: {e}")))?,
-        );
-        if let (Some(registry), Some(shared)) = (registry, &self.shared) {
+        let mut spawn =
+            |name: String, work: Box<dyn FnOnce() -> Result<(), StreamsError> + Send>| {
+                match std::thread::Builder::new().name(name).spawn(work) {
+                    Ok(handle) => {
+                        self.threads.push(handle);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.running.store(false, Ordering::SeqCst);
+                        Err(StreamsError::Config(format!("spawning a thread: {e}")))
+                    }
+                }
+            };
+        let app = self.config.application_id.clone();
+        for thread in threads {
+            self.shared.push(thread.shared.clone());
+            let setup = setup.clone();
+            let name = format!("{app}-stream-{}", thread.index);
+            spawn(name, Box::new(move || setup.supervise(thread)))?;
+        }
+        if let Some(standbys) = standbys {
+            let (config, running) = (self.config.clone(), self.running.clone());
+            let work = move || standbys.run(&config, &running);
+            spawn(format!("{app}-standby"), Box::new(work))?;
+        }
+        if let Some(registry) = registry {
             let collector = registry.shared_collector::<metrics::RuntimeCollector>();
-            collector.add(&self.config.application_id, self.metrics.clone(), shared);
+            collector.add(
+                &self.config.application_id,
+                self.metrics.clone(),
+                &self.shared,
+            );
             self.collector = Some(collector);
         }
         self.metrics_server = metrics_server;
         Ok(())
     }
 
-    /// Whether the stream thread is still processing (false after an error or `close`).
+    /// Whether every stream thread is still processing (false once one stopped with an
+    /// error that stops the instance, or after `close`).
     pub fn is_running(&self) -> bool {
-        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+        !self.threads.is_empty()
+            && self.running.load(Ordering::SeqCst)
+            && self.threads.iter().all(|t| !t.is_finished())
     }
 
-    /// Partitions whose tasks this instance runs now.
+    /// Partitions whose tasks this instance runs now, over all its threads, ascending.
     pub fn assigned_partitions(&self) -> Vec<i32> {
-        self.shared
-            .as_ref()
-            .map(|s| s.tasks().partitions())
-            .unwrap_or_default()
+        let mut partitions: Vec<i32> = self
+            .shared
+            .iter()
+            .flat_map(|s| s.tasks().partitions())
+            .collect();
+        partitions.sort_unstable();
+        partitions
+    }
+
+    /// Partitions whose tasks each stream thread runs now, in thread order.
+    pub fn thread_partitions(&self) -> Vec<Vec<i32>> {
+        self.shared.iter().map(|s| s.tasks().partitions()).collect()
     }
 
     /// Where Prometheus metrics are served, from `start` until `close` with `metrics_addr` set.
@@ -221,8 +249,9 @@ impl KafkaStreams {
         &self.metrics
     }
 
-    /// Finishes in-flight work, commits, closes stores and leaves the group; stops reporting
-    /// and serving metrics; returns the error that stopped the thread, if one did.
+    /// Finishes in-flight work, commits, closes stores and leaves the group on every thread;
+    /// stops reporting and serving metrics; returns the first error that stopped a thread, if
+    /// one did.
     pub fn close(&mut self) -> Result<(), StreamsError> {
         self.running.store(false, Ordering::SeqCst);
         if let Some(collector) = self.collector.take() {
@@ -231,10 +260,17 @@ impl KafkaStreams {
         if let Some(server) = self.metrics_server.take() {
             server.stop();
         }
-        match self.thread.take() {
-            Some(thread) => thread.join().map_err(|_| StreamsError::ThreadPanicked)?,
-            None => Ok(()),
+        let mut result = Ok(());
+        for thread in self.threads.drain(..) {
+            let outcome = thread
+                .join()
+                .unwrap_or_else(|_| Err(StreamsError::ThreadPanicked));
+            if result.is_ok() {
+                result = outcome;
+            }
         }
+        self.shared.clear();
+        result
     }
 }
 
@@ -265,6 +301,15 @@ pub(crate) fn to_raw<M: Message>(message: &M) -> RawRecord {
         timestamp: message.timestamp().to_millis().unwrap_or_default(),
         headers,
     }
+}
+
+/// Identifies this process among the instances of an application.
+fn fresh_instance_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{}-{nanos:x}", std::process::id())
 }
 
 /// Milliseconds since the Unix epoch.

@@ -46,6 +46,22 @@ fn watermarks(
     }
 }
 
+/// Whether a consumer error while restoring is one librdkafka recovers from by itself (a broker
+/// down or moving leadership): the restore waits for it, up to [`TIMEOUT`] without progress.
+fn transient(error: &KafkaError) -> bool {
+    matches!(
+        error,
+        KafkaError::MessageConsumption(
+            RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::NetworkException
+        )
+    )
+}
+
 /// Replays partition `partition` of each logged store's changelog topic into that store of
 /// `task`, from the store's checkpoint + 1 to the end. Returns the number of records applied.
 pub(crate) fn restore_task(
@@ -83,6 +99,7 @@ pub(crate) fn restore_task(
             .map_err(StreamsError::kafka("assigning a changelog partition"))?;
         tracing::info!(%topic, partition, from = start, to = high, "restoring");
         let mut batch = Vec::with_capacity(BATCH);
+        let mut last_progress = Instant::now();
         loop {
             let position = consumer
                 .position()
@@ -93,6 +110,7 @@ pub(crate) fn restore_task(
             }
             match consumer.poll(Duration::from_millis(200)) {
                 Some(Ok(message)) => {
+                    last_progress = Instant::now();
                     batch.push(RestoreRecord {
                         offset: message.offset(),
                         key: message.key().unwrap_or_default().to_vec(),
@@ -103,6 +121,9 @@ pub(crate) fn restore_task(
                         store.restore(&batch)?;
                         batch.clear();
                     }
+                }
+                Some(Err(error)) if transient(&error) && last_progress.elapsed() < TIMEOUT => {
+                    tracing::warn!(%topic, partition, %error, "restore waits for the cluster");
                 }
                 Some(Err(error)) => {
                     return Err(StreamsError::kafka(format!("restoring from {topic}"))(

@@ -1,4 +1,7 @@
-//! The stream thread: polls, processes, punctuates and commits; reacts to rebalances.
+//! A stream thread: its own consumer in the group and its own task manager (and so its own
+//! producer, transactional under exactly-once), polling, processing, punctuating and
+//! committing, and reacting to rebalances; and its supervision: a thread that stops with an
+//! error is replaced, or stops the instance ([`ThreadFailure`]).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,12 +13,167 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::TopicPartitionList;
 
 use crate::error::StreamsError;
+use crate::task::{StoreLocation, TaskMetrics};
+use crate::topology::{InternalTopicKind, Topology};
 
 use super::assignment::TaskManager;
 use super::metrics::ConsumerLag;
+use super::standby::Standbys;
+use super::{RuntimeMetrics, StreamsConfig, ThreadFailure};
 
 const POLL: Duration = Duration::from_millis(50);
 const PUNCTUATE_EVERY: Duration = Duration::from_millis(100);
+
+/// What every stream thread of an instance is built from (and rebuilt from when replaced).
+pub(crate) struct ThreadSetup {
+    pub(crate) topology: Arc<Topology>,
+    pub(crate) config: StreamsConfig,
+    pub(crate) location: StoreLocation,
+    /// The instance's standby replicas, if it keeps any.
+    pub(crate) standbys: Option<Arc<Standbys>>,
+    pub(crate) metrics: Arc<RuntimeMetrics>,
+    /// The instance's identity: `instance_id`, or a fresh one per start.
+    pub(crate) instance: String,
+    /// librdkafka statistics (consumer lag) are wanted: a registry takes the metrics.
+    pub(crate) statistics: bool,
+    /// Cleared to stop every thread of the instance.
+    pub(crate) running: Arc<AtomicBool>,
+}
+
+impl ThreadSetup {
+    /// The identity of thread `index` (from 1): `<instance>-<index>`. Under exactly-once the
+    /// transactional id is `<application.id>-<identity>`; with `instance_id` set it is also
+    /// the consumer's `group.instance.id`, so a replaced or restarted thread takes over its
+    /// predecessor's partitions and fences its producer at once.
+    fn identity(&self, index: usize) -> String {
+        format!("{}-{index}", self.instance)
+    }
+
+    /// The assignor: with more than one subscribed topic a task's partitions (the same number
+    /// in every topic) must go to one member, which `range` guarantees (members sorted by
+    /// `group.instance.id`, or member id, and every topic split the same way);
+    /// `cooperative-sticky` does not, but rebalances incrementally, so it serves the
+    /// single-topic case (ADR-042).
+    fn assignor(topics: &[String]) -> &'static str {
+        if topics.len() > 1 {
+            "range"
+        } else {
+            "cooperative-sticky"
+        }
+    }
+
+    /// The input and repartition topics every thread subscribes to.
+    fn topics(&self) -> Vec<String> {
+        let mut topics = self.topology.source_topics();
+        topics.extend(
+            self.topology
+                .internal_topics()
+                .into_iter()
+                .filter(|t| t.kind == InternalTopicKind::Repartition)
+                .map(|t| t.topic(&self.config.application_id)),
+        );
+        topics
+    }
+
+    /// A consumer for thread `index`, subscribed, with its rebalances going to `shared`.
+    fn consumer(
+        &self,
+        index: usize,
+        shared: &Arc<Shared>,
+    ) -> Result<BaseConsumer<RebalanceContext>, StreamsError> {
+        let topics = self.topics();
+        let mut config = self.config.client(&[
+            ("group.id", &self.config.application_id),
+            ("partition.assignment.strategy", Self::assignor(&topics)),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("isolation.level", "read_committed"),
+            (
+                "statistics.interval.ms",
+                if self.statistics { "1000" } else { "0" },
+            ),
+        ]);
+        if self.config.instance_id.is_some() {
+            config.set("group.instance.id", self.identity(index));
+        }
+        let consumer: BaseConsumer<RebalanceContext> = config
+            .create_with_context(RebalanceContext(shared.clone()))
+            .map_err(StreamsError::kafka("creating the consumer"))?;
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&refs)
+            .map_err(StreamsError::kafka("subscribing"))?;
+        Ok(consumer)
+    }
+
+    /// Creates stream thread `index`: its task manager (and producer) and its consumer.
+    pub(crate) fn create(&self, index: usize) -> Result<StreamThread, StreamsError> {
+        let tasks = TaskManager::new(self, &self.identity(index), TaskMetrics::default())?;
+        let shared = Arc::new(Shared {
+            tasks: Mutex::new(tasks),
+            error: Mutex::new(None),
+            lag: ConsumerLag::default(),
+        });
+        let consumer = self.consumer(index, &shared)?;
+        Ok(StreamThread {
+            index,
+            shared,
+            consumer,
+        })
+    }
+
+    /// Runs `thread` until the instance stops. When it stops with an error: under
+    /// [`ThreadFailure::ReplaceThread`] (and while the instance runs) a new consumer and task
+    /// manager take its place, keeping its counters, and carry on; otherwise the instance
+    /// stops (every other thread commits and closes) and the error is returned.
+    pub(crate) fn supervise(&self, mut thread: StreamThread) -> Result<(), StreamsError> {
+        loop {
+            let error = match run(&thread.consumer, &thread.shared, &self.running) {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            if self.config.thread_failure != ThreadFailure::ReplaceThread
+                || !self.running.load(Ordering::SeqCst)
+            {
+                self.running.store(false, Ordering::SeqCst);
+                return Err(error);
+            }
+            tracing::error!(thread = thread.index, %error, "stream thread failed; replacing it");
+            self.metrics
+                .replaced_threads
+                .fetch_add(1, Ordering::Relaxed);
+            // The old consumer leaves the group before the new one joins; what its leaving
+            // reported is the failed thread's, not the replacement's.
+            drop(thread.consumer);
+            thread
+                .shared
+                .error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            let totals = thread.shared.tasks().task_totals();
+            let replacement = TaskManager::new(self, &self.identity(thread.index), totals)
+                .and_then(|tasks| {
+                    *thread.shared.tasks() = tasks;
+                    self.consumer(thread.index, &thread.shared)
+                });
+            match replacement {
+                Ok(consumer) => thread.consumer = consumer,
+                Err(error) => {
+                    self.running.store(false, Ordering::SeqCst);
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+/// One stream thread before it runs: its index (from 1), state and consumer.
+pub(crate) struct StreamThread {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    consumer: BaseConsumer<RebalanceContext>,
+}
 
 /// Shared between the loop and the rebalance callbacks (which run inside `poll`).
 pub(crate) struct Shared {
@@ -76,10 +234,10 @@ impl ConsumerContext for RebalanceContext {
 /// Runs until `running` is cleared or an error stops it (a record failing with a failing
 /// handler, a failing store, a cluster failure it cannot recover from); then commits and closes
 /// the tasks (after an error: drops them uncommitted) and leaves the group.
-pub(crate) fn run(
-    consumer: BaseConsumer<RebalanceContext>,
-    shared: Arc<Shared>,
-    running: Arc<AtomicBool>,
+fn run(
+    consumer: &BaseConsumer<RebalanceContext>,
+    shared: &Shared,
+    running: &AtomicBool,
 ) -> Result<(), StreamsError> {
     let mut last_punctuation = Instant::now();
     let result = (|| {
@@ -104,15 +262,15 @@ pub(crate) fn run(
                     tasks.punctuate()?;
                     last_punctuation = Instant::now();
                 }
-                tasks.maybe_commit(&consumer)
+                tasks.maybe_commit(consumer)
             })();
             let partitions = tasks.partitions();
-            tasks.recover_or_fail(step, &consumer, &partitions)?;
+            tasks.recover_or_fail(step, consumer, &partitions)?;
         }
         Ok(())
     })();
     let shutdown = match &result {
-        Ok(()) => shared.tasks().shutdown(&consumer),
+        Ok(()) => shared.tasks().shutdown(consumer),
         Err(_) => {
             shared.tasks().abandon();
             Ok(())

@@ -57,7 +57,7 @@ pub(crate) fn prepare(topology: &Topology, config: &StreamsConfig) -> Result<i32
     let internal = topology.internal_topics();
     let names: Vec<String> = internal
         .iter()
-        .map(|t| format!("{}-{}", config.application_id, t.name))
+        .map(|t| t.topic(&config.application_id))
         .collect();
     let missing: Vec<(&InternalTopic, &String)> = internal
         .iter()

@@ -101,7 +101,7 @@ impl TopologyTestDriver {
             .internal_topics()
             .into_iter()
             .filter(|t| t.kind == InternalTopicKind::Repartition)
-            .map(|t| Arc::from(format!("{}-{}", config.application_id, t.name)))
+            .map(|t| Arc::from(t.topic(&config.application_id)))
             .collect();
         let mut driver = Self {
             wall_clock: config.wall_clock_start,

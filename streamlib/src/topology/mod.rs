@@ -121,7 +121,12 @@ impl StoreSpec {
 /// assert_eq!(streamlib::topology::changelog_topic("app", "counts"), "app-counts-changelog");
 /// ```
 pub fn changelog_topic(application_id: &str, store: &str) -> String {
-    format!("{application_id}-{}", changelog_name(store))
+    prefixed(application_id, &changelog_name(store))
+}
+
+/// `<application.id>-<name>`: how every internal topic is named.
+fn prefixed(application_id: &str, name: &str) -> String {
+    format!("{application_id}-{name}")
 }
 
 /// A store's changelog topic without the `<application.id>-` prefix, as
@@ -137,6 +142,19 @@ pub struct InternalTopic {
     pub name: String,
     /// Whether it is a changelog (compacted) or a repartition topic.
     pub kind: InternalTopicKind,
+}
+
+impl InternalTopic {
+    /// Its full name in application `application_id`: `<application.id>-<name>`.
+    ///
+    /// ```
+    /// use streamlib::topology::{InternalTopic, InternalTopicKind};
+    /// let topic = InternalTopic { name: "x-repartition".into(), kind: InternalTopicKind::Repartition };
+    /// assert_eq!(topic.topic("app"), "app-x-repartition");
+    /// ```
+    pub fn topic(&self, application_id: &str) -> String {
+        prefixed(application_id, &self.name)
+    }
 }
 
 /// Kinds of internal topics.

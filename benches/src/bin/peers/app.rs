@@ -45,6 +45,9 @@ pub struct AppArgs {
     /// Commit interval, ms.
     #[arg(long)]
     commit_ms: u64,
+    /// Stream threads (streamlib; the ceiling always runs one).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 /// Runs until standard input closes or the system stops on its own (an error).
@@ -63,6 +66,7 @@ pub fn run(args: &AppArgs) -> Result<()> {
             config.state_dir = args.state_dir.clone();
             config.processing_guarantee = args.guarantee.streams();
             config.commit_interval = Some(commit_interval);
+            config.num_stream_threads = args.threads;
             let mut app = KafkaStreams::new(topology, config);
             app.start().context("starting the streams app")?;
             let stopped_by_harness = wait(&stdin_closed, || app.is_running());

@@ -31,6 +31,8 @@ pub struct Settings {
     pub alos_commit_ms: u64,
     /// Commit interval of every system under exactly-once, ms.
     pub eos_commit_ms: u64,
+    /// Stream threads of the systems that have them.
+    pub threads: usize,
     /// Keep topics, state and logs of every run (else only of failed runs).
     pub keep: bool,
     /// Where runs keep their state directories and logs.
@@ -184,6 +186,7 @@ impl<'a> Session<'a> {
             app_id: &self.app_id,
             state_dir: &state_dir,
             commit_ms: self.settings.commit_ms(job.guarantee),
+            threads: self.settings.threads,
         };
         Process::spawn(
             launchers.command(job.system, &args),

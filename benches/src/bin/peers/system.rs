@@ -72,6 +72,8 @@ pub struct ChildArgs<'a> {
     pub state_dir: &'a Path,
     /// Commit interval, ms.
     pub commit_ms: u64,
+    /// Stream threads (not passed to Quix Streams, which has none).
+    pub threads: usize,
 }
 
 impl ChildArgs<'_> {
@@ -176,6 +178,9 @@ impl Launchers {
             }
         };
         command.args(args.to_args());
+        if system != System::Quix {
+            command.args(["--threads".to_string(), args.threads.to_string()]);
+        }
         command
     }
 }

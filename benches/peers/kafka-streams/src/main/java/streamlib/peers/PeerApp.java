@@ -16,7 +16,8 @@ import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThr
 
 /**
  * The Kafka Streams peer of the side-by-side benchmark (benches/PEERS.md): runs one workload on
- * one stream thread until its standard input closes, then closes the application cleanly.
+ * {@code --threads} stream threads (default 1) until its standard input closes, then closes the
+ * application cleanly.
  *
  * <pre>
  * java -cp target/classes:target/lib/* streamlib.peers.PeerApp --workload hopping \
@@ -36,7 +37,7 @@ public final class PeerApp {
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, required(args, "app-id"));
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, required(args, "bootstrap"));
         props.put(StreamsConfig.STATE_DIR_CONFIG, required(args, "state-dir"));
-        props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
+        props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, Integer.parseInt(args.getOrDefault("threads", "1")));
         // Emit every update (no record cache), like the other peers.
         props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0L);
         props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, Long.parseLong(required(args, "commit-ms")));
