@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use streamlib::error::{SerdeError, StreamsError};
 use streamlib::metrics::MetricsRegistry;
@@ -109,11 +109,7 @@ fn final_counts(output: &str, keys: usize, expected: i64) -> BTreeMap<String, i6
 }
 
 fn wait_for(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    streamlib::testing::wait_for(what, WAIT, condition);
 }
 
 fn run_counting(guarantee: ProcessingGuarantee) {

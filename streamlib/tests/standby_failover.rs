@@ -157,11 +157,7 @@ impl Drop for Instance {
 }
 
 fn wait_for(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    streamlib::testing::wait_for(what, WAIT, condition);
 }
 
 fn now_ms() -> i64 {

@@ -46,6 +46,15 @@ fn watermarks(
     }
 }
 
+/// The changelog record `message` as a store applies it.
+pub(crate) fn restore_record<M: Message>(message: &M) -> RestoreRecord {
+    RestoreRecord {
+        offset: message.offset(),
+        key: message.key().unwrap_or_default().to_vec(),
+        value: message.payload().map(<[u8]>::to_vec),
+    }
+}
+
 /// Whether a consumer error while restoring is one librdkafka recovers from by itself (a broker
 /// down or moving leadership): the restore waits for it, up to [`TIMEOUT`] without progress.
 fn transient(error: &KafkaError) -> bool {
@@ -111,11 +120,7 @@ pub(crate) fn restore_task(
             match consumer.poll(Duration::from_millis(200)) {
                 Some(Ok(message)) => {
                     last_progress = Instant::now();
-                    batch.push(RestoreRecord {
-                        offset: message.offset(),
-                        key: message.key().unwrap_or_default().to_vec(),
-                        value: message.payload().map(<[u8]>::to_vec),
-                    });
+                    batch.push(restore_record(&message));
                     if batch.len() >= BATCH {
                         restored += batch.len() as u64;
                         store.restore(&batch)?;

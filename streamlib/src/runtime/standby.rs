@@ -25,6 +25,7 @@ use crate::state::RestoreRecord;
 use crate::task::{StoreLocation, TaskStores};
 use crate::topology::{changelog_topic, StoreBackend, StoreSpec, Topology};
 
+use super::restore::restore_record;
 use super::{RuntimeMetrics, StreamsConfig};
 
 /// How long one poll for changelog records waits.
@@ -38,8 +39,9 @@ pub(crate) struct Standbys {
     state: Mutex<StandbyState>,
     /// The logged persistent stores: the ones a standby keeps.
     specs: Vec<StoreSpec>,
+    /// Their changelog topics, to the store names.
+    changelogs: BTreeMap<String, String>,
     location: StoreLocation,
-    application_id: String,
     /// Task count (the partition count of the inputs).
     tasks: i32,
     metrics: Arc<RuntimeMetrics>,
@@ -76,14 +78,23 @@ impl Standbys {
         {
             return None;
         }
+        let changelogs = specs
+            .iter()
+            .map(|s| {
+                (
+                    changelog_topic(&config.application_id, &s.name),
+                    s.name.clone(),
+                )
+            })
+            .collect();
         Some(Self {
             state: Mutex::new(StandbyState {
                 changed: true,
                 ..StandbyState::default()
             }),
             specs,
+            changelogs,
             location: location.clone(),
-            application_id: config.application_id.clone(),
             tasks,
             metrics,
         })
@@ -167,8 +178,8 @@ impl Standbys {
         }
         let mut assignment = TopicPartitionList::new();
         for (partition, stores) in &mut state.standbys {
-            for spec in &self.specs {
-                let Some(store) = stores.get_mut(&spec.name) else {
+            for (topic, name) in &self.changelogs {
+                let Some(store) = stores.get_mut(name) else {
                     continue;
                 };
                 let from = store
@@ -176,11 +187,7 @@ impl Standbys {
                     .checkpoint()
                     .map_or(Offset::Beginning, |c| Offset::Offset(c + 1));
                 assignment
-                    .add_partition_offset(
-                        &changelog_topic(&self.application_id, &spec.name),
-                        *partition,
-                        from,
-                    )
+                    .add_partition_offset(topic, *partition, from)
                     .map_err(StreamsError::kafka("assigning a standby changelog"))?;
             }
         }
@@ -202,17 +209,13 @@ impl Standbys {
         }
         let mut state = self.state();
         for ((topic, partition), records) in batch {
-            let Some(stores) = state.standbys.get_mut(&partition) else {
+            let (Some(stores), Some(name)) = (
+                state.standbys.get_mut(&partition),
+                self.changelogs.get(&topic),
+            ) else {
                 continue;
             };
-            let Some(spec) = self
-                .specs
-                .iter()
-                .find(|s| changelog_topic(&self.application_id, &s.name) == topic)
-            else {
-                continue;
-            };
-            if let Some(store) = stores.get_mut(&spec.name) {
+            if let Some(store) = stores.get_mut(name) {
                 store.as_state_store().restore(&records)?;
                 self.metrics
                     .standby_records
@@ -235,11 +238,7 @@ fn poll_batch(consumer: &BaseConsumer) -> BTreeMap<(String, i32), Vec<RestoreRec
                 batch
                     .entry((message.topic().to_string(), message.partition()))
                     .or_default()
-                    .push(RestoreRecord {
-                        offset: message.offset(),
-                        key: message.key().unwrap_or_default().to_vec(),
-                        value: message.payload().map(<[u8]>::to_vec),
-                    });
+                    .push(restore_record(&message));
                 count += 1;
             }
             Some(Err(error)) => tracing::warn!(%error, "standby consumer"),

@@ -180,3 +180,12 @@ pub fn consume_until(
     }
     out
 }
+
+/// Waits until `condition` holds, checking every 50 ms; panics naming `what` after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
