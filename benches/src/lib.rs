@@ -6,10 +6,12 @@
 //! This library holds what both binaries share: the synthetic price events and how they reach
 //! Kafka ([`data`]), Kafka plumbing ([`kafka`]), the output counter ([`sink`]), the raw rdkafka
 //! ceiling ([`ceiling`]), the streamlib topologies under test ([`topologies`]), the stop rule of
-//! a run ([`wait`]) and the processing guarantees ([`Guarantee`]).
+//! a run ([`wait`]), the processing guarantees ([`Guarantee`]) and the failover measurement
+//! ([`failover`]).
 
 pub mod ceiling;
 pub mod data;
+pub mod failover;
 mod guarantee;
 pub mod kafka;
 pub mod sink;

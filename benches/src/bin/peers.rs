@@ -10,12 +10,18 @@
 //!
 //! `peers app` is the streamlib (or raw rdkafka ceiling) child process it starts.
 //!
+//! `peers failover` kills one of two instances holding a store and measures how soon the
+//! survivor answers for the moved task, with and without a standby replica, on streamlib and on
+//! Kafka Streams; `peers failover-app` is its streamlib instance.
+//!
 //! ```text
 //! scripts/peers --records 300000           # builds everything, then runs `peers bench`
 //! ```
 
 #[path = "peers/app.rs"]
 mod app;
+#[path = "peers/failover.rs"]
+mod failover;
 #[path = "peers/process.rs"]
 mod process;
 #[path = "peers/report.rs"]
@@ -56,6 +62,11 @@ enum Command {
     Bench(Box<BenchArgs>),
     /// Run streamlib or the ceiling as a system under test (started by `bench`).
     App(Box<app::AppArgs>),
+    /// Failover of a stateful task with and without a standby replica, streamlib and Kafka
+    /// Streams side by side (PEERS.md "Failover").
+    Failover(Box<failover::FailoverArgs>),
+    /// The streamlib instance `peers failover` starts.
+    FailoverApp(Box<benches::failover::Instance>),
 }
 
 /// What `peers bench` runs and where it writes.
@@ -146,6 +157,8 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::App(args) => app::run(&args),
         Command::Bench(args) => bench(&args),
+        Command::Failover(args) => failover::bench(&args),
+        Command::FailoverApp(args) => failover::instance(&args),
     }
 }
 

@@ -136,6 +136,9 @@ impl TaskManager {
             if let Some(mut task) = self.tasks.remove(&partition) {
                 task.close()?;
                 self.closed_totals.add(task.metrics());
+                // The stores close when the task drops: before the standby thread may reopen
+                // them (it would find their RocksDB locks still held).
+                drop(task);
                 tracing::info!(partition, "task closed");
                 if let Some(standbys) = &self.standbys {
                     standbys.adopt(partition);

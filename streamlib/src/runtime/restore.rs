@@ -15,6 +15,8 @@ use crate::topology::{changelog_topic, StoreSpec};
 use super::{StreamsConfig, TIMEOUT};
 
 const BATCH: usize = 1_000;
+/// How long one poll for changelog records waits; an empty poll is when the position is checked.
+const POLL: Duration = Duration::from_millis(50);
 
 /// The low and high watermark of `topic`/`partition`. A changelog topic created moments ago may
 /// be missing from the client's or the broker's metadata yet (NotLeaderForPartition,
@@ -44,6 +46,20 @@ fn watermarks(
             }
         }
     }
+}
+
+/// The consumer's position in `topic`/`partition` (-1 when it has none). librdkafka answers it
+/// through its main thread, so it is asked only when a poll comes back empty, never per record.
+fn position(consumer: &BaseConsumer, topic: &str, partition: i32) -> i64 {
+    consumer
+        .position()
+        .ok()
+        .and_then(|p| p.find_partition(topic, partition).map(|e| e.offset()))
+        .and_then(|offset| match offset {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .unwrap_or(-1)
 }
 
 /// The changelog record `message` as a store applies it.
@@ -110,21 +126,18 @@ pub(crate) fn restore_task(
         let mut batch = Vec::with_capacity(BATCH);
         let mut last_progress = Instant::now();
         loop {
-            let position = consumer
-                .position()
-                .ok()
-                .and_then(|p| p.find_partition(&topic, partition).map(|e| e.offset()));
-            if matches!(position, Some(Offset::Offset(o)) if o >= high) {
-                break;
-            }
-            match consumer.poll(Duration::from_millis(200)) {
+            match consumer.poll(POLL) {
                 Some(Ok(message)) => {
                     last_progress = Instant::now();
+                    let last = message.offset() + 1 >= high;
                     batch.push(restore_record(&message));
                     if batch.len() >= BATCH {
                         restored += batch.len() as u64;
                         store.restore(&batch)?;
                         batch.clear();
+                    }
+                    if last {
+                        break;
                     }
                 }
                 Some(Err(error)) if transient(&error) && last_progress.elapsed() < TIMEOUT => {
@@ -135,6 +148,9 @@ pub(crate) fn restore_task(
                         error,
                     ))
                 }
+                // Nothing more to read: done when the position has passed the end, which
+                // also covers a tail of transaction markers or aborted records.
+                None if position(&consumer, &topic, partition) >= high => break,
                 None => {}
             }
         }

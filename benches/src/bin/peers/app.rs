@@ -99,7 +99,7 @@ pub fn run(args: &AppArgs) -> Result<()> {
 }
 
 /// A channel that gets a message when standard input reaches its end.
-fn watch_stdin() -> Result<mpsc::Receiver<()>> {
+pub(crate) fn watch_stdin() -> Result<mpsc::Receiver<()>> {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("stdin-watch".into())
@@ -113,7 +113,7 @@ fn watch_stdin() -> Result<mpsc::Receiver<()>> {
 }
 
 /// Waits until standard input closes (`true`) or `running` turns false (`false`).
-fn wait(stdin_closed: &mpsc::Receiver<()>, running: impl Fn() -> bool) -> bool {
+pub(crate) fn wait(stdin_closed: &mpsc::Receiver<()>, running: impl Fn() -> bool) -> bool {
     loop {
         match stdin_closed.recv_timeout(Duration::from_millis(100)) {
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return true,

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context as _, Result};
+use benches::failover::Instance;
 use benches::Guarantee;
 use clap::ValueEnum;
 
@@ -158,14 +159,7 @@ impl Launchers {
     /// The command that runs `system` with `args`.
     pub fn command(&self, system: System, args: &ChildArgs<'_>) -> Command {
         let mut command = match system {
-            System::KafkaStreams => {
-                let mut c = Command::new("java");
-                c.args(&self.jvm_opts)
-                    .arg("-cp")
-                    .arg(&self.java_classpath)
-                    .arg("streamlib.peers.PeerApp");
-                c
-            }
+            System::KafkaStreams => self.java("streamlib.peers.PeerApp"),
             System::Quix => {
                 let mut c = Command::new(&self.python);
                 c.arg(&self.quix_script);
@@ -182,6 +176,30 @@ impl Launchers {
             command.args(["--threads".to_string(), args.threads.to_string()]);
         }
         command
+    }
+
+    /// The command that starts one failover instance of `system`: Kafka Streams' or (for
+    /// every other system) streamlib's.
+    pub fn failover_command(&self, system: System, instance: &Instance) -> Command {
+        let mut command = if system == System::KafkaStreams {
+            self.java("streamlib.peers.FailoverApp")
+        } else {
+            let mut c = Command::new(&self.exe);
+            c.arg("failover-app");
+            c
+        };
+        command.args(instance.to_args());
+        command
+    }
+
+    /// `java` with the peer's options and classpath, running `class`.
+    fn java(&self, class: &str) -> Command {
+        let mut c = Command::new("java");
+        c.args(&self.jvm_opts)
+            .arg("-cp")
+            .arg(&self.java_classpath)
+            .arg(class);
+        c
     }
 }
 

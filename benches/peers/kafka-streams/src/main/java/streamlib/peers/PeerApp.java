@@ -82,7 +82,7 @@ public final class PeerApp {
     }
 
     /** {@code --name value} pairs. */
-    private static Map<String, String> parse(String[] argv) {
+    static Map<String, String> parse(String[] argv) {
         Map<String, String> args = new HashMap<>();
         for (int i = 0; i + 1 < argv.length; i += 2) {
             if (!argv[i].startsWith("--")) {
@@ -93,7 +93,7 @@ public final class PeerApp {
         return args;
     }
 
-    private static String required(Map<String, String> args, String name) {
+    static String required(Map<String, String> args, String name) {
         String value = args.get(name);
         if (value == null) {
             throw new IllegalArgumentException("missing --" + name);
