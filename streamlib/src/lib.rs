@@ -38,6 +38,7 @@ pub mod error;
 pub mod metrics;
 pub mod partition;
 pub mod processor;
+pub mod query;
 pub mod record;
 pub mod runtime;
 pub mod serdes;

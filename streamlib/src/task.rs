@@ -15,12 +15,15 @@ use std::sync::Arc;
 use crate::error::{ErrorAction, ProcessError, TopologyError};
 use crate::processor::node::{NodeId, SourceNode};
 use crate::processor::{PunctuationType, PunctuatorId};
+use crate::query::{execute, Position, QueryFailure, RawAnswer, StoreQuery};
 use crate::record::{RawRecord, RecordMetadata};
 use crate::state::{
     memory_store, rocksdb_store, ChangelogEntry, KeyValueStore, RocksDbShared, SessionStore,
     StateError, StateStore, TtlKeyValueStore, WindowStore,
 };
-use crate::topology::{changelog_topic, StoreBackend, StoreKind, StoreSpec, Topology};
+use crate::topology::{
+    changelog_topic, StoreBackend, StoreKind, StoreSpec, Topology, WindowLayout,
+};
 
 /// Counters of one task, read by the driver and exported by the runtime.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -77,7 +80,7 @@ pub struct StoreLocation {
 
 pub(crate) enum TaskStore {
     KeyValue(Box<dyn KeyValueStore>),
-    Window(WindowStore),
+    Window(WindowStore, WindowLayout),
     Session(SessionStore),
     Ttl(TtlKeyValueStore),
 }
@@ -86,7 +89,7 @@ impl TaskStore {
     pub(crate) fn as_state_store(&mut self) -> &mut dyn StateStore {
         match self {
             TaskStore::KeyValue(s) => s.as_mut(),
-            TaskStore::Window(s) => s,
+            TaskStore::Window(s, _) => s,
             TaskStore::Session(s) => s,
             TaskStore::Ttl(s) => s,
         }
@@ -129,7 +132,7 @@ impl TaskStores {
             };
             let store = match spec.kind {
                 StoreKind::KeyValue => TaskStore::KeyValue(kv),
-                StoreKind::Window { .. } => TaskStore::Window(WindowStore::new(kv)),
+                StoreKind::Window { layout, .. } => TaskStore::Window(WindowStore::new(kv), layout),
                 StoreKind::Session { .. } => TaskStore::Session(SessionStore::new(kv)),
                 StoreKind::Ttl { ttl } => TaskStore::Ttl(TtlKeyValueStore::new(kv, ttl)),
             };
@@ -147,7 +150,7 @@ impl TaskStores {
 
     pub(crate) fn window(&mut self, name: &str) -> Result<&mut WindowStore, ProcessError> {
         match self.by_name.get_mut(name) {
-            Some(TaskStore::Window(s)) => Ok(s),
+            Some(TaskStore::Window(s, _)) => Ok(s),
             _ => Err(unknown(name, "window")),
         }
     }
@@ -164,6 +167,10 @@ impl TaskStores {
             Some(TaskStore::Ttl(s)) => Ok(s),
             _ => Err(unknown(name, "ttl")),
         }
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&TaskStore> {
+        self.by_name.get(name)
     }
 
     pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut TaskStore> {
@@ -259,6 +266,10 @@ pub(crate) struct Task {
     ctx: TaskContext,
     handlers: ErrorHandlers,
     wall_clock_lag: Option<i64>,
+    /// The last input offset processed, per topic and partition: what the stores reflect.
+    position: Position,
+    /// `position` at the last commit: what the committed state of the stores reflects.
+    committed_position: Position,
 }
 
 impl Task {
@@ -288,7 +299,38 @@ impl Task {
             ctx,
             handlers,
             wall_clock_lag: topology.wall_clock_lag(),
+            position: Position::default(),
+            committed_position: Position::default(),
         })
+    }
+
+    /// Sets where the task starts from: its stores (committed and restored) reflect every
+    /// input record up to `position`.
+    pub(crate) fn start_at(&mut self, position: Position) {
+        self.committed_position = position.clone();
+        self.position = position;
+    }
+
+    /// Answers `query` on store `name` — from committed state alone when `committed` — with
+    /// the position of what it read.
+    pub(crate) fn query(
+        &self,
+        name: &str,
+        query: &StoreQuery,
+        committed: bool,
+    ) -> Result<(RawAnswer, Position), QueryFailure> {
+        let store = self
+            .ctx
+            .stores
+            .get(name)
+            .ok_or_else(|| QueryFailure::UnknownStore(name.to_owned()))?;
+        let answer = execute::run(store, query, committed, self.ctx.stream_time)?;
+        let position = if committed {
+            &self.committed_position
+        } else {
+            &self.position
+        };
+        Ok((answer, position.clone()))
     }
 
     /// Runs every processor's `init`.
@@ -316,6 +358,9 @@ impl Task {
         }
         if self.ctx.stream_time > before {
             self.fire(PunctuationType::StreamTime, self.ctx.stream_time)?;
+        }
+        if let Some(partition) = raw.partition {
+            self.position.advance(&raw.topic, partition, raw.offset);
         }
         Ok(())
     }
@@ -414,6 +459,7 @@ impl Task {
             };
             store.commit(checkpoint)?;
         }
+        self.committed_position.merge(&self.position);
         Ok(())
     }
 

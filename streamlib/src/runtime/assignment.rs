@@ -8,19 +8,23 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::StreamsError;
+use crate::query::{Position, QueryFailure, RawAnswer, StoreQuery};
 use crate::task::{SourceCoordinates, StoreLocation, Task, TaskMetrics};
 use crate::topology::Topology;
 
 use super::collector::RecordCollector;
 use super::commit::Committer;
+use super::queries::TaskStates;
 use super::restore::restore_task;
 use super::standby::Standbys;
 use super::thread::ThreadSetup;
-use super::{to_raw, wall_clock_ms, RuntimeMetrics, StreamsConfig};
+use super::topics::input_topics;
+use super::{to_raw, wall_clock_ms, ProcessingGuarantee, RuntimeMetrics, StreamsConfig, TIMEOUT};
 
 /// The tasks of one stream thread with the producer and commit state they share.
 pub(crate) struct TaskManager {
@@ -37,6 +41,8 @@ pub(crate) struct TaskManager {
     standbys: Option<Arc<Standbys>>,
     /// Tasks this manager has counted in `metrics.tasks` (the instance's sum over threads).
     counted_tasks: u64,
+    /// What interactive queries may see of the tasks: restoring or active.
+    states: Arc<TaskStates>,
 }
 
 impl TaskManager {
@@ -46,6 +52,7 @@ impl TaskManager {
         setup: &ThreadSetup,
         identity: &str,
         totals: TaskMetrics,
+        states: Arc<TaskStates>,
     ) -> Result<Self, StreamsError> {
         let config = setup.config.clone();
         let metrics = setup.metrics.clone();
@@ -60,6 +67,7 @@ impl TaskManager {
             metrics,
             standbys: setup.standbys.clone(),
             counted_tasks: 0,
+            states,
         })
     }
 
@@ -77,15 +85,22 @@ impl TaskManager {
         self.tasks.keys().copied().collect()
     }
 
-    /// Creates, restores and initializes the task of each newly assigned partition.
-    pub(crate) fn assign(
+    /// Creates, restores and initializes the task of each newly assigned partition; its
+    /// position starts at the group's committed offsets of its input partitions.
+    pub(crate) fn assign<C: ConsumerContext>(
         &mut self,
         partitions: impl IntoIterator<Item = i32>,
+        consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
+        let partitions: Vec<i32> = partitions
+            .into_iter()
+            .filter(|p| !self.tasks.contains_key(p))
+            .collect();
+        // Every new task is restoring (or waiting to) until it is ready.
+        for &partition in &partitions {
+            self.states.restoring(partition);
+        }
         for partition in partitions {
-            if self.tasks.contains_key(&partition) {
-                continue;
-            }
             if let Some(standbys) = &self.standbys {
                 standbys.release(partition);
             }
@@ -101,9 +116,11 @@ impl TaskManager {
                 restore_task(&mut task, partition, self.topology.stores(), &self.config)?;
             self.metrics.restored.fetch_add(restored, Ordering::Relaxed);
             tracing::info!(partition, restored, "task ready");
+            task.start_at(self.committed_position(partition, consumer));
             task.init()?;
             let drained = task.drain();
             self.tasks.insert(partition, task);
+            self.states.active(partition);
             self.collector.send(partition, drained, None)?;
         }
         self.count_tasks();
@@ -133,6 +150,7 @@ impl TaskManager {
         }
         self.collector.forget(&partitions);
         for partition in partitions {
+            self.states.remove(partition);
             if let Some(mut task) = self.tasks.remove(&partition) {
                 task.close()?;
                 self.closed_totals.add(task.metrics());
@@ -216,7 +234,7 @@ impl TaskManager {
                 self.drop_tasks();
                 self.committer
                     .abort(&mut self.collector, consumer, partitions, error)?;
-                self.assign(partitions.iter().copied())?;
+                self.assign(partitions.iter().copied(), consumer)?;
                 self.committer.recovered();
                 Ok(())
             }
@@ -249,8 +267,52 @@ impl TaskManager {
         self.revoke(partitions, consumer)
     }
 
+    /// Answers `query` on store `name` of the task of `partition`: from committed state under
+    /// exactly-once (a transaction may still abort), from everything processed otherwise.
+    pub(crate) fn query(
+        &self,
+        partition: i32,
+        name: &str,
+        query: &StoreQuery,
+    ) -> Result<(RawAnswer, Position), QueryFailure> {
+        let task = self.tasks.get(&partition).ok_or(QueryFailure::NotPresent)?;
+        let committed = self.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
+        task.query(name, query, committed)
+    }
+
+    /// The offsets before the group's committed ones of `partition` of every input topic: the
+    /// last records a task starting there reflects. Empty (a lower bound all the same) when
+    /// the group coordinator does not answer.
+    fn committed_position<C: ConsumerContext>(
+        &self,
+        partition: i32,
+        consumer: &BaseConsumer<C>,
+    ) -> Position {
+        let mut list = TopicPartitionList::new();
+        for topic in input_topics(&self.topology, &self.config.application_id) {
+            list.add_partition(&topic, partition);
+        }
+        let mut position = Position::default();
+        match consumer.committed_offsets(list, TIMEOUT) {
+            Ok(committed) => {
+                for element in committed.elements() {
+                    if let Offset::Offset(next) = element.offset() {
+                        if next > 0 {
+                            position.advance(element.topic(), partition, next - 1);
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(partition, %error, "reading committed offsets for the task's position")
+            }
+        }
+        position
+    }
+
     /// Drops every task uncommitted, keeping its counters.
     fn drop_tasks(&mut self) {
+        self.states.clear();
         for (_, task) in std::mem::take(&mut self.tasks) {
             self.closed_totals.add(task.metrics());
         }

@@ -88,6 +88,11 @@ pub struct StreamsConfig {
     /// (a restarted instance fences its predecessor and aborts its open transaction at once).
     /// `None`: a fresh identity per start.
     pub instance_id: Option<String>,
+    /// This instance's address for interactive queries (`host:port`, Kafka Streams'
+    /// `application.server`): published to the other instances through the group (each
+    /// consumer's `client.id` becomes `<application_id>@<host:port>`), so that any instance
+    /// can tell which one holds a key ([`crate::runtime::Queryable::query_metadata_for_key`]).
+    pub application_server: Option<String>,
     /// Serve Prometheus metrics on `GET /metrics` at this address (port 0 picks a free one):
     /// the registry of `metrics_registry`, or one of the instance's own.
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -116,6 +121,7 @@ impl StreamsConfig {
             replication_factor: -1,
             handlers: ErrorHandlers::default(),
             metrics_addr: None,
+            application_server: None,
             instance_id: None,
             client_properties: BTreeMap::new(),
             metrics_registry: None,

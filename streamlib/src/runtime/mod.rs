@@ -35,6 +35,7 @@ mod commit;
 mod config;
 mod delivery;
 mod metrics;
+mod queries;
 mod refusal;
 mod restore;
 mod signal;
@@ -50,11 +51,16 @@ use std::time::Duration;
 use rdkafka::message::{Header, Headers, Message};
 
 pub use config::{ProcessingGuarantee, StreamsConfig, ThreadFailure};
+pub use queries::Queryable;
 pub use signal::run_until_signal;
 
 use crate::error::StreamsError;
 use crate::metrics::{MetricsRegistry, MetricsServer};
+use crate::query::{
+    GroupMembers, KeyQueryMetadata, Query, QueryError, StateQueryRequest, StateQueryResult,
+};
 use crate::record::RawRecord;
+use crate::serdes::Serde;
 use crate::state::RocksDbShared;
 use crate::task::StoreLocation;
 use crate::topology::Topology;
@@ -103,6 +109,8 @@ pub struct KafkaStreams {
     /// The collector this instance reports to, while started with a registry or an address.
     collector: Option<Arc<metrics::RuntimeCollector>>,
     metrics_server: Option<MetricsServer>,
+    /// The interactive-query handle, from `start` until `close`.
+    queryable: Option<Queryable>,
 }
 
 impl KafkaStreams {
@@ -117,6 +125,7 @@ impl KafkaStreams {
             threads: Vec::new(),
             collector: None,
             metrics_server: None,
+            queryable: None,
         }
     }
 
@@ -172,6 +181,25 @@ impl KafkaStreams {
         let threads = (1..=self.config.num_stream_threads)
             .map(|index| setup.create(index))
             .collect::<Result<Vec<_>, _>>()?;
+        let members = match &self.config.application_server {
+            Some(_) => Some(GroupMembers::new(&self.config)?),
+            None => None,
+        };
+        self.queryable = Some(Queryable::new(queries::Inner {
+            stores: self
+                .topology
+                .stores()
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+            partitions,
+            threads: threads.iter().map(|t| t.shared.clone()).collect(),
+            standbys: standbys.clone(),
+            members,
+            standbys_on: self.config.num_standby_replicas > 0,
+            server: self.config.application_server.clone(),
+            running: self.running.clone(),
+        }));
         let metrics_server = match (&registry, self.config.metrics_addr) {
             (Some(registry), Some(addr)) => Some(MetricsServer::start(registry.clone(), addr)?),
             _ => None,
@@ -249,11 +277,46 @@ impl KafkaStreams {
         &self.metrics
     }
 
+    /// A handle for interactive queries ([`crate::query`]), from `start` until `close`.
+    pub fn queryable(&self) -> Option<Queryable> {
+        self.queryable.clone()
+    }
+
+    fn started(&self) -> Result<&Queryable, QueryError> {
+        self.queryable.as_ref().ok_or(QueryError::NotRunning)
+    }
+
+    /// Asks `request` of this instance's tasks ([`Queryable::query`]).
+    ///
+    /// # Errors
+    /// [`QueryError::NotRunning`] before `start` and after `close`; see [`Queryable::query`].
+    pub fn query<Q: Query>(
+        &self,
+        request: &StateQueryRequest<Q>,
+    ) -> Result<StateQueryResult<Q::Output>, QueryError> {
+        self.started()?.query(request)
+    }
+
+    /// Where `key` of `store` lives ([`Queryable::query_metadata_for_key`]).
+    ///
+    /// # Errors
+    /// [`QueryError::NotRunning`] before `start` and after `close`; see
+    /// [`Queryable::query_metadata_for_key`].
+    pub fn query_metadata_for_key<K>(
+        &self,
+        store: &str,
+        key: &K,
+        serde: &impl Serde<K>,
+    ) -> Result<KeyQueryMetadata, QueryError> {
+        self.started()?.query_metadata_for_key(store, key, serde)
+    }
+
     /// Finishes in-flight work, commits, closes stores and leaves the group on every thread;
     /// stops reporting and serving metrics; returns the first error that stopped a thread, if
     /// one did.
     pub fn close(&mut self) -> Result<(), StreamsError> {
         self.running.store(false, Ordering::SeqCst);
+        self.queryable = None;
         if let Some(collector) = self.collector.take() {
             collector.remove(&self.metrics);
         }

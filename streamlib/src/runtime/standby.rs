@@ -117,6 +117,11 @@ impl Standbys {
         state.changed = true;
     }
 
+    /// Whether a standby of task `partition` is open here.
+    pub(crate) fn holds(&self, partition: i32) -> bool {
+        self.state().standbys.contains_key(&partition)
+    }
+
     /// Task `partition` is no longer active here (its stores are closed): it becomes a standby.
     pub(crate) fn adopt(&self, partition: i32) {
         let mut state = self.state();

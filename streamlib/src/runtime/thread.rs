@@ -13,12 +13,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::TopicPartitionList;
 
 use crate::error::StreamsError;
+use crate::query::metadata_client_id;
 use crate::task::{StoreLocation, TaskMetrics};
-use crate::topology::{InternalTopicKind, Topology};
+use crate::topology::Topology;
 
 use super::assignment::TaskManager;
 use super::metrics::ConsumerLag;
+use super::queries::TaskStates;
 use super::standby::Standbys;
+use super::topics::input_topics;
 use super::{RuntimeMetrics, StreamsConfig, ThreadFailure};
 
 const POLL: Duration = Duration::from_millis(50);
@@ -64,15 +67,7 @@ impl ThreadSetup {
 
     /// The input and repartition topics every thread subscribes to.
     fn topics(&self) -> Vec<String> {
-        let mut topics = self.topology.source_topics();
-        topics.extend(
-            self.topology
-                .internal_topics()
-                .into_iter()
-                .filter(|t| t.kind == InternalTopicKind::Repartition)
-                .map(|t| t.topic(&self.config.application_id)),
-        );
-        topics
+        input_topics(&self.topology, &self.config.application_id)
     }
 
     /// A consumer for thread `index`, subscribed, with its rebalances going to `shared`.
@@ -96,6 +91,12 @@ impl ThreadSetup {
         if self.config.instance_id.is_some() {
             config.set("group.instance.id", self.identity(index));
         }
+        if let Some(server) = &self.config.application_server {
+            config.set(
+                "client.id",
+                metadata_client_id(&self.config.application_id, server),
+            );
+        }
         let consumer: BaseConsumer<RebalanceContext> = config
             .create_with_context(RebalanceContext(shared.clone()))
             .map_err(StreamsError::kafka("creating the consumer"))?;
@@ -108,9 +109,16 @@ impl ThreadSetup {
 
     /// Creates stream thread `index`: its task manager (and producer) and its consumer.
     pub(crate) fn create(&self, index: usize) -> Result<StreamThread, StreamsError> {
-        let tasks = TaskManager::new(self, &self.identity(index), TaskMetrics::default())?;
+        let states = Arc::new(TaskStates::default());
+        let tasks = TaskManager::new(
+            self,
+            &self.identity(index),
+            TaskMetrics::default(),
+            states.clone(),
+        )?;
         let shared = Arc::new(Shared {
             tasks: Mutex::new(tasks),
+            states,
             error: Mutex::new(None),
             lag: ConsumerLag::default(),
         });
@@ -152,7 +160,8 @@ impl ThreadSetup {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take();
             let totals = thread.shared.tasks().task_totals();
-            let replacement = TaskManager::new(self, &self.identity(thread.index), totals)
+            let states = thread.shared.states.clone();
+            let replacement = TaskManager::new(self, &self.identity(thread.index), totals, states)
                 .and_then(|tasks| {
                     *thread.shared.tasks() = tasks;
                     self.consumer(thread.index, &thread.shared)
@@ -178,6 +187,8 @@ pub(crate) struct StreamThread {
 /// Shared between the loop and the rebalance callbacks (which run inside `poll`).
 pub(crate) struct Shared {
     pub(crate) tasks: Mutex<TaskManager>,
+    /// Which tasks are restoring and which active, readable while `tasks` is locked.
+    pub(crate) states: Arc<TaskStates>,
     /// First error raised inside a rebalance callback, surfaced by the loop.
     pub(crate) error: Mutex<Option<StreamsError>>,
     /// Consumer lag per partition, from librdkafka's statistics.
@@ -222,9 +233,9 @@ impl ConsumerContext for RebalanceContext {
         }
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(list) = rebalance {
-            if let Err(error) = self.0.tasks().assign(partitions(list)) {
+            if let Err(error) = self.0.tasks().assign(partitions(list), consumer) {
                 self.0.fail(error);
             }
         }

@@ -35,6 +35,19 @@ fn partition_counts(config: &StreamsConfig) -> Result<BTreeMap<String, i32>, Str
         .collect())
 }
 
+/// The input and repartition topics the tasks of `topology` read.
+pub(crate) fn input_topics(topology: &Topology, application_id: &str) -> Vec<String> {
+    let mut topics = topology.source_topics();
+    topics.extend(
+        topology
+            .internal_topics()
+            .into_iter()
+            .filter(|t| t.kind == InternalTopicKind::Repartition)
+            .map(|t| t.topic(application_id)),
+    );
+    topics
+}
+
 /// Verifies the inputs (present, same partition count) and creates changelog and repartition
 /// topics with that partition count. Returns the partition count.
 pub(crate) fn prepare(topology: &Topology, config: &StreamsConfig) -> Result<i32, StreamsError> {

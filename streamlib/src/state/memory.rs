@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use super::transaction::KvBackend;
-use super::{ChangelogEntry, KvEntries, StateError};
+use super::{ChangelogEntry, KvEntries, KvRead, StateError};
 
 /// An in-memory [`KvBackend`]; its state and checkpoint vanish with the process.
 ///
@@ -28,12 +28,12 @@ impl MemoryBackend {
     }
 }
 
-impl KvBackend for MemoryBackend {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+impl KvRead for MemoryBackend {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         Ok(self.data.get(key).cloned())
     }
 
-    fn range(&self, from: &[u8], to: Option<&[u8]>) -> Result<KvEntries, StateError> {
+    fn scan(&self, from: &[u8], to: Option<&[u8]>) -> Result<KvEntries, StateError> {
         if to.is_some_and(|to| from >= to) {
             return Ok(Vec::new()); // BTreeMap::range panics on inverted bounds
         }
@@ -44,7 +44,9 @@ impl KvBackend for MemoryBackend {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
+}
 
+impl KvBackend for MemoryBackend {
     fn apply(
         &mut self,
         entries: &[ChangelogEntry],

@@ -28,13 +28,13 @@
 //! assert_eq!(store.get(b"eth").unwrap(), None);
 //! ```
 
-mod encoding;
+pub(crate) mod encoding;
 mod memory;
 mod rocksdb;
-mod session;
+pub(crate) mod session;
 mod transaction;
-mod ttl;
-mod window;
+pub(crate) mod ttl;
+pub(crate) mod window;
 
 use std::path::Path;
 
@@ -135,8 +135,18 @@ pub trait StateStore: Send {
     fn take_changelog(&mut self) -> Vec<ChangelogEntry>;
 }
 
+/// Reads of a byte-level key space: a store's committed state ([`KeyValueStore::committed`]), or
+/// the store as its writer sees it (every [`KeyValueStore`] is one). Interactive queries and the
+/// window, session and TTL layouts read through it.
+pub trait KvRead {
+    /// The value of `key`.
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+    /// Entries with `from <= key` and `key < to` (no upper bound when `to` is `None`), ascending.
+    fn scan(&self, from: &[u8], to: Option<&[u8]>) -> Result<KvEntries, StateError>;
+}
+
 /// A byte-level key-value store whose reads see the writes of the current (uncommitted) transaction.
-pub trait KeyValueStore: StateStore {
+pub trait KeyValueStore: StateStore + KvRead {
     /// The value of `key`, including uncommitted writes.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
     /// Sets `key` to `value` in the current transaction.
@@ -147,6 +157,8 @@ pub trait KeyValueStore: StateStore {
     fn range(&self, from: &[u8], to: &[u8]) -> Result<KvEntries, StateError>;
     /// Entries whose key starts with `prefix`, ascending (`&[]` returns every entry).
     fn prefix_scan(&self, prefix: &[u8]) -> Result<KvEntries, StateError>;
+    /// The committed state alone, without the writes of the current transaction.
+    fn committed(&self) -> &dyn KvRead;
 }
 
 /// A key-value store kept in memory: committed state is lost when the process exits.

@@ -13,7 +13,7 @@ use ::rocksdb::{
 };
 
 use super::transaction::KvBackend;
-use super::{ChangelogEntry, KvEntries, StateError};
+use super::{ChangelogEntry, KvEntries, KvRead, StateError};
 
 const DATA_CF: &str = "default";
 const META_CF: &str = "__streamlib_meta";
@@ -187,8 +187,8 @@ impl RocksDbBackend {
     }
 }
 
-impl KvBackend for RocksDbBackend {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+impl KvRead for RocksDbBackend {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         let value = self
             .db
             .get_pinned_cf(self.cf(DATA_CF)?, key)
@@ -196,7 +196,7 @@ impl KvBackend for RocksDbBackend {
         Ok(value.map(|v| v.to_vec()))
     }
 
-    fn range(&self, from: &[u8], to: Option<&[u8]>) -> Result<KvEntries, StateError> {
+    fn scan(&self, from: &[u8], to: Option<&[u8]>) -> Result<KvEntries, StateError> {
         if to.is_some_and(|to| from >= to) {
             return Ok(Vec::new());
         }
@@ -215,7 +215,9 @@ impl KvBackend for RocksDbBackend {
         })
         .collect()
     }
+}
 
+impl KvBackend for RocksDbBackend {
     fn apply(
         &mut self,
         entries: &[ChangelogEntry],

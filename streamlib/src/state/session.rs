@@ -10,7 +10,7 @@
 //! Times are the 8-byte sortable encoding of an `i64`, so negative times sort first.
 
 use super::encoding::{self, PRIMARY, TIME_INDEX};
-use super::{ChangelogEntry, KeyValueStore, RestoreRecord, StateError, StateStore};
+use super::{ChangelogEntry, KeyValueStore, KvRead, RestoreRecord, StateError, StateStore};
 
 /// A store of one value per (key, session start, session end), with `start <= end`.
 ///
@@ -49,7 +49,7 @@ impl SessionStore {
                 reason: format!("session start {start} is after its end {end}"),
             });
         }
-        let primary = self.primary_key(key, start, end)?;
+        let primary = primary_key(self.name(), key, start, end)?;
         if self.inner.get(&primary)?.is_none() {
             self.inner.put(&index_key(key, start, end), &[])?;
         }
@@ -58,12 +58,12 @@ impl SessionStore {
 
     /// The value of `key`'s session `[start, end]`.
     pub fn get(&self, key: &[u8], start: i64, end: i64) -> Result<Option<Vec<u8>>, StateError> {
-        self.inner.get(&self.primary_key(key, start, end)?)
+        self.inner.get(&primary_key(self.name(), key, start, end)?)
     }
 
     /// Removes `key`'s session `[start, end]`; returns whether it existed.
     pub fn remove(&mut self, key: &[u8], start: i64, end: i64) -> Result<bool, StateError> {
-        let primary = self.primary_key(key, start, end)?;
+        let primary = primary_key(self.name(), key, start, end)?;
         if self.inner.get(&primary)?.is_none() {
             return Ok(false);
         }
@@ -80,21 +80,13 @@ impl SessionStore {
         earliest_end: i64,
         latest_start: i64,
     ) -> Result<Vec<(i64, i64, Vec<u8>)>, StateError> {
-        let mut prefix = vec![PRIMARY];
-        encoding::push_len_key(&mut prefix, self.name(), key)?;
-        let end_at = prefix.len();
-        // The prefix starts with tag 0, so it always has an upper bound.
-        let to = encoding::prefix_end(&prefix).unwrap_or_default();
-        prefix.extend_from_slice(&encoding::sortable(earliest_end));
-        let mut found = Vec::new();
-        for (k, value) in self.inner.range(&prefix, &to)? {
-            let end = encoding::read_sortable(self.name(), &k, end_at)?;
-            let start = encoding::read_sortable(self.name(), &k, end_at + 8)?;
-            if start <= latest_start {
-                found.push((start, end, value));
-            }
-        }
-        Ok(found)
+        find_sessions(
+            self.inner.as_ref(),
+            self.name(),
+            key,
+            earliest_end,
+            latest_start,
+        )
     }
 
     /// Every session with `end < t` as `(key, start, end)`, ascending by end, then start, then key.
@@ -112,14 +104,45 @@ impl SessionStore {
             .collect()
     }
 
-    fn primary_key(&self, key: &[u8], start: i64, end: i64) -> Result<Vec<u8>, StateError> {
-        let mut out = Vec::with_capacity(1 + 4 + key.len() + 16);
-        out.push(PRIMARY);
-        encoding::push_len_key(&mut out, self.name(), key)?;
-        out.extend_from_slice(&encoding::sortable(end));
-        out.extend_from_slice(&encoding::sortable(start));
-        Ok(out)
+    /// The layout's key-value store, for reads of its own ([`find_sessions`]).
+    pub(crate) fn inner(&self) -> &dyn KeyValueStore {
+        self.inner.as_ref()
     }
+}
+
+fn primary_key(store: &str, key: &[u8], start: i64, end: i64) -> Result<Vec<u8>, StateError> {
+    let mut out = Vec::with_capacity(1 + 4 + key.len() + 16);
+    out.push(PRIMARY);
+    encoding::push_len_key(&mut out, store, key)?;
+    out.extend_from_slice(&encoding::sortable(end));
+    out.extend_from_slice(&encoding::sortable(start));
+    Ok(out)
+}
+
+/// `key`'s sessions with `end >= earliest_end` and `start <= latest_start` in the session
+/// layout of `store` as `reader` shows it, as `(start, end, value)`, ascending by end, then start.
+pub(crate) fn find_sessions(
+    reader: &dyn KvRead,
+    store: &str,
+    key: &[u8],
+    earliest_end: i64,
+    latest_start: i64,
+) -> Result<Vec<(i64, i64, Vec<u8>)>, StateError> {
+    let mut prefix = vec![PRIMARY];
+    encoding::push_len_key(&mut prefix, store, key)?;
+    let end_at = prefix.len();
+    // The prefix starts with tag 0, so it always has an upper bound.
+    let to = encoding::prefix_end(&prefix).unwrap_or_default();
+    prefix.extend_from_slice(&encoding::sortable(earliest_end));
+    let mut found = Vec::new();
+    for (k, value) in reader.scan(&prefix, Some(&to))? {
+        let end = encoding::read_sortable(store, &k, end_at)?;
+        let start = encoding::read_sortable(store, &k, end_at + 8)?;
+        if start <= latest_start {
+            found.push((start, end, value));
+        }
+    }
+    Ok(found)
 }
 
 fn index_key(key: &[u8], start: i64, end: i64) -> Vec<u8> {

@@ -12,18 +12,16 @@ use std::mem;
 use std::ops::Bound;
 
 use super::encoding::prefix_end;
-use super::{ChangelogEntry, KeyValueStore, KvEntries, RestoreRecord, StateError, StateStore};
+use super::{
+    ChangelogEntry, KeyValueStore, KvEntries, KvRead, RestoreRecord, StateError, StateStore,
+};
 
-/// Committed storage under a [`TransactionalKvStore`].
+/// Committed storage under a [`TransactionalKvStore`]; reading it ([`KvRead`]) shows committed
+/// state only.
 ///
-/// Invariant: the state visible through `get`/`range` and the value of `checkpoint` always come
+/// Invariant: the state visible through `read`/`scan` and the value of `checkpoint` always come
 /// from the same sequence of whole `apply` calls.
-pub trait KvBackend: Send {
-    /// The committed value of `key`.
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
-    /// Committed entries with `from <= key` and `key < to` (no upper bound when `to` is `None`),
-    /// sorted ascending by key.
-    fn range(&self, from: &[u8], to: Option<&[u8]>) -> Result<KvEntries, StateError>;
+pub trait KvBackend: KvRead + Send {
     /// Applies `entries` in order and, when given, sets the checkpoint, all or nothing.
     /// `None` keeps the current checkpoint.
     fn apply(
@@ -85,7 +83,7 @@ impl<B: KvBackend> TransactionalKvStore<B> {
         if to.is_some_and(|to| from >= to) {
             return Ok(Vec::new());
         }
-        let committed = self.backend.range(from, to)?;
+        let committed = self.backend.scan(from, to)?;
         let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
         let pending = self
             .overlay
@@ -181,7 +179,7 @@ impl<B: KvBackend> KeyValueStore for TransactionalKvStore<B> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         match self.overlay.get(key) {
             Some(pending) => Ok(pending.clone()),
-            None => self.backend.get(key),
+            None => self.backend.read(key),
         }
     }
 
@@ -201,5 +199,20 @@ impl<B: KvBackend> KeyValueStore for TransactionalKvStore<B> {
 
     fn prefix_scan(&self, prefix: &[u8]) -> Result<KvEntries, StateError> {
         self.merged_range(prefix, prefix_end(prefix).as_deref())
+    }
+
+    fn committed(&self) -> &dyn KvRead {
+        &self.backend
+    }
+}
+
+/// The store as its writer sees it: committed state with this commit's writes over it.
+impl<B: KvBackend> KvRead for TransactionalKvStore<B> {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.get(key)
+    }
+
+    fn scan(&self, from: &[u8], to: Option<&[u8]>) -> Result<KvEntries, StateError> {
+        self.merged_range(from, to)
     }
 }

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use super::encoding::{self, corrupt, PRIMARY, TIME_INDEX};
-use super::{ChangelogEntry, KeyValueStore, RestoreRecord, StateError, StateStore};
+use super::{ChangelogEntry, KeyValueStore, KvRead, RestoreRecord, StateError, StateStore};
 
 /// A key-value store whose entries expire `ttl` after their last `put`.
 ///
@@ -64,10 +64,7 @@ impl TtlKeyValueStore {
 
     /// The value of `key` unless it expired at or before `now_ms`.
     pub fn get(&self, key: &[u8], now_ms: i64) -> Result<Option<Vec<u8>>, StateError> {
-        Ok(self
-            .read(&primary_key(key))?
-            .filter(|(expiry, _)| *expiry > now_ms)
-            .map(|(_, value)| value))
+        get(self.inner.as_ref(), self.name(), key, now_ms)
     }
 
     /// Deletes `key` (expired or not); returns whether it was stored.
@@ -104,13 +101,39 @@ impl TtlKeyValueStore {
 
     /// The stored `(expiry, value)` of a primary key, expired or not.
     fn read(&self, primary: &[u8]) -> Result<Option<(i64, Vec<u8>)>, StateError> {
-        let Some(mut stored) = self.inner.get(primary)? else {
-            return Ok(None);
-        };
-        let expiry = encoding::read_sortable(self.name(), &stored, 0)?;
-        stored.drain(..8);
-        Ok(Some((expiry, stored)))
+        read(self.inner.as_ref(), self.name(), primary)
     }
+
+    /// The layout's key-value store, for reads of its own ([`get`]).
+    pub(crate) fn inner(&self) -> &dyn KeyValueStore {
+        self.inner.as_ref()
+    }
+}
+
+/// The value of `key` in the TTL layout of `store` as `reader` shows it, unless it expired at
+/// or before `now_ms`.
+pub(crate) fn get(
+    reader: &dyn KvRead,
+    store: &str,
+    key: &[u8],
+    now_ms: i64,
+) -> Result<Option<Vec<u8>>, StateError> {
+    Ok(read(reader, store, &primary_key(key))?
+        .filter(|(expiry, _)| *expiry > now_ms)
+        .map(|(_, value)| value))
+}
+
+fn read(
+    reader: &dyn KvRead,
+    store: &str,
+    primary: &[u8],
+) -> Result<Option<(i64, Vec<u8>)>, StateError> {
+    let Some(mut stored) = reader.read(primary)? else {
+        return Ok(None);
+    };
+    let expiry = encoding::read_sortable(store, &stored, 0)?;
+    stored.drain(..8);
+    Ok(Some((expiry, stored)))
 }
 
 fn primary_key(key: &[u8]) -> Vec<u8> {

@@ -10,7 +10,7 @@
 //! `start` is the 8-byte sortable encoding of an `i64`, so negative times sort first.
 
 use super::encoding::{self, PRIMARY, TIME_INDEX};
-use super::{ChangelogEntry, KeyValueStore, RestoreRecord, StateError, StateStore};
+use super::{ChangelogEntry, KeyValueStore, KvRead, RestoreRecord, StateError, StateStore};
 
 /// A store of one value per (key, window start).
 ///
@@ -38,7 +38,7 @@ impl WindowStore {
 
     /// Sets the value of `key`'s window starting at `start`.
     pub fn put(&mut self, key: &[u8], start: i64, value: &[u8]) -> Result<(), StateError> {
-        let primary = self.primary_key(key, start)?;
+        let primary = primary_key(self.name(), key, start)?;
         if self.inner.get(&primary)?.is_none() {
             self.inner.put(&index_key(key, start), &[])?;
         }
@@ -47,7 +47,7 @@ impl WindowStore {
 
     /// The value of `key`'s window starting at `start`.
     pub fn get(&self, key: &[u8], start: i64) -> Result<Option<Vec<u8>>, StateError> {
-        self.inner.get(&self.primary_key(key, start)?)
+        self.inner.get(&primary_key(self.name(), key, start)?)
     }
 
     /// `key`'s windows with `from_start <= start <= to_start`, ascending by start.
@@ -57,19 +57,12 @@ impl WindowStore {
         from_start: i64,
         to_start: i64,
     ) -> Result<Vec<(i64, Vec<u8>)>, StateError> {
-        let from = self.primary_key(key, from_start)?;
-        let to = encoding::successor(&self.primary_key(key, to_start)?);
-        let start_at = from.len() - 8;
-        self.inner
-            .range(&from, &to)?
-            .into_iter()
-            .map(|(k, v)| Ok((encoding::read_sortable(self.name(), &k, start_at)?, v)))
-            .collect()
+        fetch(self.inner.as_ref(), self.name(), key, from_start, to_start)
     }
 
     /// Removes `key`'s window starting at `start`; returns whether it existed.
     pub fn remove(&mut self, key: &[u8], start: i64) -> Result<bool, StateError> {
-        let primary = self.primary_key(key, start)?;
+        let primary = primary_key(self.name(), key, start)?;
         if self.inner.get(&primary)?.is_none() {
             return Ok(false);
         }
@@ -92,13 +85,71 @@ impl WindowStore {
             .collect()
     }
 
-    fn primary_key(&self, key: &[u8], start: i64) -> Result<Vec<u8>, StateError> {
-        let mut out = Vec::with_capacity(1 + 4 + key.len() + 8);
-        out.push(PRIMARY);
-        encoding::push_len_key(&mut out, self.name(), key)?;
-        out.extend_from_slice(&encoding::sortable(start));
-        Ok(out)
+    /// The layout's key-value store, for reads of its own ([`fetch`], [`windows_between`]).
+    pub(crate) fn inner(&self) -> &dyn KeyValueStore {
+        self.inner.as_ref()
     }
+}
+
+fn primary_key(store: &str, key: &[u8], start: i64) -> Result<Vec<u8>, StateError> {
+    let mut out = Vec::with_capacity(1 + 4 + key.len() + 8);
+    out.push(PRIMARY);
+    encoding::push_len_key(&mut out, store, key)?;
+    out.extend_from_slice(&encoding::sortable(start));
+    Ok(out)
+}
+
+/// `key`'s windows with `from_start <= start <= to_start` in the window layout of `store` as
+/// `reader` shows it, ascending by start.
+pub(crate) fn fetch(
+    reader: &dyn KvRead,
+    store: &str,
+    key: &[u8],
+    from_start: i64,
+    to_start: i64,
+) -> Result<Vec<(i64, Vec<u8>)>, StateError> {
+    let from = primary_key(store, key, from_start)?;
+    let to = encoding::successor(&primary_key(store, key, to_start)?);
+    let start_at = from.len() - 8;
+    reader
+        .scan(&from, Some(&to))?
+        .into_iter()
+        .map(|(k, v)| Ok((encoding::read_sortable(store, &k, start_at)?, v)))
+        .collect()
+}
+
+/// Windows as `(key, start, value)`.
+pub(crate) type KeyedWindows = Vec<(Vec<u8>, i64, Vec<u8>)>;
+
+/// Every key's windows with `from_start <= start <= to_start` in the window layout of `store`
+/// as `reader` shows it, as `(key, start, value)`, ascending by start, then key.
+pub(crate) fn windows_between(
+    reader: &dyn KvRead,
+    store: &str,
+    from_start: i64,
+    to_start: i64,
+) -> Result<KeyedWindows, StateError> {
+    let mut from = vec![TIME_INDEX];
+    from.extend_from_slice(&encoding::sortable(from_start));
+    let mut upto = vec![TIME_INDEX];
+    upto.extend_from_slice(&encoding::sortable(to_start));
+    // [1][sortable(t)] is never all 0xFF, so a bound always exists.
+    let to = encoding::prefix_end(&upto).unwrap_or_default();
+    let mut found = Vec::new();
+    for (index, _) in reader.scan(&from, Some(&to))? {
+        let start = encoding::read_sortable(store, &index, 1)?;
+        let key = index[9..].to_vec();
+        match reader.read(&primary_key(store, &key, start)?)? {
+            Some(value) => found.push((key, start, value)),
+            None => {
+                return Err(encoding::corrupt(
+                    store,
+                    format!("window index entry at {start} without its window"),
+                ))
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn index_key(key: &[u8], start: i64) -> Vec<u8> {

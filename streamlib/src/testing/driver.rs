@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::error::{ProcessError, TopologyError};
 use crate::partition::partition_for_key;
+use crate::query::{Query, QueryError, QueryFailure, StateQueryRequest, StateQueryResult};
 use crate::record::{RawRecord, Record};
 use crate::serdes::Serde;
 use crate::state::{ChangelogEntry, RocksDbShared};
@@ -243,6 +244,33 @@ impl TopologyTestDriver {
         found
             .map(|v| value_serde.deserialize(store, &v).map_err(&serde_error))
             .transpose()
+    }
+
+    /// Asks `request` of the tasks, as [`crate::runtime::KafkaStreams::query`] asks a running
+    /// instance's: one result per partition asked, each with its store's position.
+    ///
+    /// # Errors
+    /// [`QueryError::Serialization`] when the query's key does not serialize.
+    pub fn query<Q: Query>(
+        &self,
+        request: &StateQueryRequest<Q>,
+    ) -> Result<StateQueryResult<Q::Output>, QueryError> {
+        let raw = request.store_query()?;
+        let partitions = request
+            .partitions_to_ask(&raw, self.tasks.len() as i32)
+            .into_iter()
+            .map(|partition| {
+                let task = usize::try_from(partition)
+                    .ok()
+                    .and_then(|p| self.tasks.get(p));
+                let read = match task {
+                    Some(task) => task.query(request.store(), &raw, false),
+                    None => Err(QueryFailure::NotPresent),
+                };
+                (partition, request.complete(read))
+            })
+            .collect();
+        Ok(StateQueryResult { partitions })
     }
 
     /// Counters summed over all tasks.

@@ -53,6 +53,8 @@ pub enum StoreKind {
         /// How long a window's entries matter after the window starts: window size plus grace
         /// (for sliding windows twice the time difference plus grace, as in Kafka Streams).
         retention: Duration,
+        /// Whether an entry is a whole window or a pane of several.
+        layout: WindowLayout,
     },
     /// Session store (key, start, end) → value.
     Session {
@@ -64,6 +66,19 @@ pub enum StoreKind {
         /// Time to live.
         ttl: Duration,
     },
+}
+
+/// What the entries of a window store are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WindowLayout {
+    /// Each entry is one window's value (a tumbling aggregate's, or a store of one's own):
+    /// window queries read it.
+    #[default]
+    Windows,
+    /// Each entry is a pane that several windows share (hopping and sliding aggregates keep
+    /// panes and merge them when a window is emitted): window queries are refused, as a pane
+    /// is not any window's value.
+    Panes,
 }
 
 /// Where a store keeps its data.
@@ -231,7 +246,7 @@ impl Topology {
             .map(|s| InternalTopic {
                 name: changelog_name(&s.name),
                 kind: match s.kind {
-                    StoreKind::Window { retention } | StoreKind::Session { retention } => {
+                    StoreKind::Window { retention, .. } | StoreKind::Session { retention } => {
                         InternalTopicKind::WindowedChangelog { retention }
                     }
                     StoreKind::KeyValue | StoreKind::Ttl { .. } => InternalTopicKind::Changelog,

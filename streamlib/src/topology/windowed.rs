@@ -14,7 +14,7 @@ use super::late::LateRecords;
 use super::session_aggregate::SessionAggregate;
 use super::sliding_aggregate::SlidingAggregate;
 use super::time_window_aggregate::TimeWindowAggregate;
-use super::{KGroupedStream, KStream, KTable, StoreKind};
+use super::{KGroupedStream, KStream, KTable, StoreKind, WindowLayout};
 
 /// Combines two partial aggregates (panes or sessions) of one window.
 pub(crate) type Merger<A> = Arc<dyn Fn(A, A) -> A + Send + Sync>;
@@ -101,8 +101,15 @@ pub trait WindowDefinition: Copy + Send + Sync + 'static {
 
 impl WindowDefinition for TimeWindows {
     fn store_kind(&self) -> StoreKind {
+        // Tumbling windows are their own panes; hopping windows share panes.
+        let layout = if self.advance_ms() == self.size_ms() {
+            WindowLayout::Windows
+        } else {
+            WindowLayout::Panes
+        };
         StoreKind::Window {
             retention: retention(self.size_ms() + self.grace_ms()),
+            layout,
         }
     }
 
@@ -135,6 +142,7 @@ impl WindowDefinition for SlidingWindows {
     fn store_kind(&self) -> StoreKind {
         StoreKind::Window {
             retention: retention(2 * self.difference_ms() + self.grace_ms()),
+            layout: WindowLayout::Panes,
         }
     }
 

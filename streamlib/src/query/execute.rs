@@ -1,0 +1,89 @@
+//! One store query on one task's store, in bytes.
+
+use crate::state::{encoding, session, ttl, window, KeyValueStore, KvRead, StateError};
+use crate::task::TaskStore;
+use crate::topology::WindowLayout;
+
+use super::{QueryFailure, RawAnswer, StoreQuery};
+
+/// The window start at which windowed aggregates keep their own bookkeeping entry (how far
+/// they closed), never a window of the data.
+const AGGREGATE_MARK: i64 = i64::MIN;
+
+/// Runs `query` on `store`, reading its committed state alone when `committed`, and judging a
+/// TTL store's expiry at `stream_time`.
+pub(crate) fn run(
+    store: &TaskStore,
+    query: &StoreQuery,
+    committed: bool,
+    stream_time: i64,
+) -> Result<RawAnswer, QueryFailure> {
+    let (kind, kv): (&str, &dyn KeyValueStore) = match store {
+        TaskStore::KeyValue(s) => ("key-value", s.as_ref()),
+        TaskStore::Window(s, WindowLayout::Windows) => ("window", s.inner()),
+        TaskStore::Window(_, WindowLayout::Panes) => {
+            return Err(QueryFailure::UnknownQueryType {
+                kind: "window store of panes (a hopping or sliding aggregate)".to_owned(),
+            })
+        }
+        TaskStore::Session(s) => ("session", s.inner()),
+        TaskStore::Ttl(s) => ("ttl", s.inner()),
+    };
+    let reader: &dyn KvRead = if committed { kv.committed() } else { kv };
+    let name = kv.name();
+    let answer = match (store, query) {
+        (TaskStore::KeyValue(_), StoreQuery::Key(key)) => RawAnswer::Value(reader.read(key)?),
+        (TaskStore::KeyValue(_), StoreQuery::Range { from, to }) => {
+            let from = from.as_deref().unwrap_or_default();
+            let to = to.as_deref().map(encoding::successor);
+            RawAnswer::Entries(reader.scan(from, to.as_deref())?)
+        }
+        (TaskStore::Ttl(_), StoreQuery::Key(key)) => {
+            RawAnswer::Value(ttl::get(reader, name, key, stream_time)?)
+        }
+        (
+            TaskStore::Window(..),
+            StoreQuery::WindowKey {
+                key,
+                from_start,
+                to_start,
+            },
+        ) => RawAnswer::Windows(
+            window::fetch(reader, name, key, *from_start, *to_start)?
+                .into_iter()
+                .filter(|(start, _)| *start != AGGREGATE_MARK)
+                .map(|(start, value)| (key.clone(), start, value))
+                .collect(),
+        ),
+        (
+            TaskStore::Window(..),
+            StoreQuery::WindowRange {
+                from_start,
+                to_start,
+            },
+        ) => RawAnswer::Windows(
+            window::windows_between(reader, name, *from_start, *to_start)?
+                .into_iter()
+                .filter(|(_, start, _)| *start != AGGREGATE_MARK)
+                .collect(),
+        ),
+        (TaskStore::Session(_), StoreQuery::Session { key }) => RawAnswer::Sessions(
+            session::find_sessions(reader, name, key, i64::MIN, i64::MAX)?
+                .into_iter()
+                .map(|(start, end, value)| (key.clone(), start, end, value))
+                .collect(),
+        ),
+        _ => {
+            return Err(QueryFailure::UnknownQueryType {
+                kind: kind.to_owned(),
+            })
+        }
+    };
+    Ok(answer)
+}
+
+impl From<StateError> for QueryFailure {
+    fn from(error: StateError) -> Self {
+        QueryFailure::StoreException(error.to_string())
+    }
+}
