@@ -30,6 +30,11 @@ use crate::topics::Topics;
 pub const HISTORY_STORE: &str = "alerts-history";
 /// Last alert time per (rule, series, window), and last arrival per series.
 pub const STATE_STORE: &str = "alerts-state";
+/// The alerts of the last [`RECENT_KEEP_MS`] per series, keyed by [`recent_key`]: the alert
+/// feed of interactive queries ([`crate::queries`]).
+pub const RECENT_STORE: &str = "alerts-recent";
+/// How long [`RECENT_STORE`] keeps an alert, by its event time (seven days).
+pub const RECENT_KEEP_MS: i64 = 7 * 24 * 3_600_000;
 /// How often the stale-feed check runs (wall clock).
 const STALE_CHECK_EVERY_MS: i64 = 10_000;
 
@@ -317,6 +322,36 @@ pub fn alert(
     }
 }
 
+/// `coin_id|vs_currency|<ts_event ms, 13 digits>|alert_id`: a series' alerts sort by event
+/// time in [`RECENT_STORE`].
+pub fn recent_key(series: &str, ts_event: i64, alert_id: &str) -> String {
+    format!("{series}|{:013}|{alert_id}", ts_event.max(0))
+}
+
+/// Keeps `alert` (of event time `ts_event`) in the recent-alerts store and forgets the series'
+/// alerts older than [`RECENT_KEEP_MS`] before it.
+fn remember(
+    store: &mut dyn KeyValueStore,
+    alert: &AlertEvent,
+    ts_event: i64,
+) -> Result<(), ProcessError> {
+    let series = format!("{}|{}", alert.coin_id, alert.vs_currency);
+    let value = serde_json::to_vec(alert)
+        .map_err(|e| ProcessError::User(format!("encoding an alert: {e}")))?;
+    store.put(
+        recent_key(&series, ts_event, &alert.alert_id).as_bytes(),
+        &value,
+    )?;
+    let expired = store.range(
+        recent_key(&series, 0, "").as_bytes(),
+        recent_key(&series, ts_event - RECENT_KEEP_MS, "").as_bytes(),
+    )?;
+    for (key, _) in expired {
+        store.delete(&key)?;
+    }
+    Ok(())
+}
+
 fn cooldown_key(rule: Rule, series: &str, window: Option<Horizon>) -> Vec<u8> {
     format!(
         "c|{}|{series}|{}",
@@ -375,8 +410,9 @@ impl Alerts {
         &self,
         ctx: &mut ProcessorContext<'_, String, AlertEvent>,
         alert: AlertEvent,
-        ts: i64,
+        (ts_event, ts): (i64, i64),
     ) -> Result<(), ProcessError> {
+        remember(ctx.key_value_store(RECENT_STORE)?, &alert, ts_event)?;
         self.counters
             .inc("alerts_raised_total", &[("rule", alert.rule.label())]);
         tracing::info!(rule = alert.rule.label(), coin = %alert.coin_id, observed = alert.observed, "alert");
@@ -437,7 +473,7 @@ impl Processor<String, PriceEvent, String, AlertEvent> for Alerts {
                 point.ts,
                 chrono::Utc::now(),
             );
-            self.emit(ctx, alert, point.ts)?;
+            self.emit(ctx, alert, (point.ts, point.ts))?;
         }
         Ok(())
     }
@@ -484,7 +520,7 @@ impl Processor<String, PriceEvent, String, AlertEvent> for Alerts {
                 ts_event,
                 chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
             );
-            self.emit(ctx, alert, now)?;
+            self.emit(ctx, alert, (ts_event, now))?;
         }
         Ok(())
     }
@@ -494,6 +530,14 @@ impl Processor<String, PriceEvent, String, AlertEvent> for Alerts {
 pub fn topology(topics: &Topics, config: RulesConfig, counters: &Counters) -> Topology {
     let builder = StreamsBuilder::new();
     counters.describe("alerts_raised_total", "Alerts emitted, by rule");
+    for rule in [
+        Rule::PriceMove,
+        Rule::Zscore,
+        Rule::VolumeSpike,
+        Rule::StaleFeed,
+    ] {
+        counters.add("alerts_raised_total", &[("rule", rule.label())], 0);
+    }
     counters.describe(
         "alerts_suppressed_total",
         "Alerts not emitted because their rule was cooling down, by rule",
@@ -502,13 +546,14 @@ pub fn topology(topics: &Topics, config: RulesConfig, counters: &Counters) -> To
     let stream = crate::analytics::price_stream(&builder, &topics.dedup);
     stream.with_store(StoreSpec::new(HISTORY_STORE, StoreKind::KeyValue));
     stream.with_store(StoreSpec::new(STATE_STORE, StoreKind::KeyValue));
+    stream.with_store(StoreSpec::new(RECENT_STORE, StoreKind::KeyValue));
     stream
         .process(
             move || Alerts {
                 config: config.clone(),
                 counters: counters.clone(),
             },
-            &[HISTORY_STORE, STATE_STORE],
+            &[HISTORY_STORE, STATE_STORE, RECENT_STORE],
         )
         .to(&topics.alerts, StringSerde, JsonSerde::<AlertEvent>::new());
     builder.build()

@@ -91,6 +91,8 @@ pub fn topology(topics: &Topics, horizon: Duration, counters: &Counters) -> Topo
         "dedup_duplicates_total",
         "Events dropped because their key was seen within the horizon",
     );
+    // Listed at 0 from the start: "no duplicates yet" is a value (the dashboard shows it).
+    counters.add("dedup_duplicates_total", &[], 0);
     counters.describe("dedup_unique_total", "Events forwarded as first seen");
     counters.describe(
         "dedup_expired_keys_total",

@@ -2,6 +2,9 @@
 //! 24 h, 7 d) the simple and log return and the realized volatility, emitted on every event
 //! (`emit: update`, the window ending at the event) and once per closed epoch-aligned window
 //! (`emit: final`). Formulas and edge cases: `docs/METRICS.md`.
+//!
+//! Two stores, both queryable ([`crate::queries`]): the price history ([`STORE`]) and the
+//! latest `emit: update` record per coin and horizon ([`LATEST_STORE`]).
 
 use serde::{Deserialize, Serialize};
 use streamlib::error::ProcessError;
@@ -16,6 +19,9 @@ use crate::topics::Topics;
 
 /// Name of the price history store.
 pub const STORE: &str = "metrics-history";
+/// Name of the store of the latest `emit: update` record per series and horizon, keyed by
+/// [`latest_key`] (a table of the metrics' current values, for interactive queries).
+pub const LATEST_STORE: &str = "metrics-latest";
 /// How far before a window's start its reference price may lie (one day): an older price is
 /// not a meaningful reference, and points older than the longest horizon plus this are purged.
 pub const LOOKBACK_MS: i64 = 24 * 3_600_000;
@@ -87,6 +93,11 @@ impl MetricsEvent {
 /// `coin_id|vs_currency`: the series an event belongs to.
 pub fn series(event: &PriceEvent) -> String {
     format!("{}|{}", event.coin_id, event.vs_currency)
+}
+
+/// `coin_id|vs_currency|horizon`: the key of [`LATEST_STORE`].
+pub fn latest_key(coin_id: &str, vs_currency: &str, horizon: Horizon) -> String {
+    format!("{coin_id}|{vs_currency}|{}", horizon.label())
 }
 
 /// The point an event adds to its series.
@@ -164,6 +175,13 @@ impl Processor<String, PriceEvent, String, MetricsEvent> for Metrics {
         }
         let emitted = emissions(&history, event, point.ts, previous)?;
         history.trim(point.ts - Horizon::D7.millis() - LOOKBACK_MS)?;
+        let latest = ctx.key_value_store(LATEST_STORE)?;
+        for metrics in emitted.iter().filter(|m| m.emit == Emit::Update) {
+            let key = latest_key(&metrics.coin_id, &metrics.vs_currency, metrics.horizon);
+            let value = serde_json::to_vec(metrics)
+                .map_err(|e| ProcessError::User(format!("encoding a metrics record: {e}")))?;
+            latest.put(key.as_bytes(), &value)?;
+        }
         for metrics in emitted {
             self.counters.inc(
                 "metrics_emitted_total",
@@ -189,12 +207,13 @@ pub fn topology(topics: &Topics, counters: &Counters) -> Topology {
     let counters = counters.clone();
     let stream = crate::analytics::price_stream(&builder, &topics.dedup);
     stream.with_store(StoreSpec::new(STORE, StoreKind::KeyValue));
+    stream.with_store(StoreSpec::new(LATEST_STORE, StoreKind::KeyValue));
     stream
         .process(
             move || Metrics {
                 counters: counters.clone(),
             },
-            &[STORE],
+            &[STORE, LATEST_STORE],
         )
         .to(
             &topics.metrics,

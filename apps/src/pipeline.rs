@@ -1,8 +1,10 @@
 //! The whole platform in one process (the `pipeline` binary): a Kafka cluster (the given one,
 //! or librdkafka's in-process mock cluster when none is given), the platform topics, the four
-//! stream apps, and the producer.
+//! stream apps (the metrics and alerts apps serving interactive queries on loopback), and
+//! the producer.
 
 use std::collections::BTreeMap;
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +19,9 @@ use crate::cli::StreamOptions;
 use crate::counters::Counters;
 use crate::producer::metrics::ProducerMetrics;
 use crate::runner::app_config;
+use crate::serving::Server;
 use crate::topics::{self, TopicSpec, Topics};
-use crate::{dedup, metrics, validator};
+use crate::{dedup, metrics, queries, validator};
 
 /// Where the pipeline's Kafka is.
 pub struct Cluster {
@@ -87,12 +90,18 @@ pub struct AppsSettings {
     pub producer_metrics: Option<Arc<ProducerMetrics>>,
 }
 
-/// The four stream apps of a pipeline and their counters.
+/// The apps whose stores answer interactive queries ([`crate::queries`]).
+pub const QUERYABLE_APPS: [&str; 2] = ["metrics", "alerts"];
+
+/// The four stream apps of a pipeline, their counters, and the query servers of the
+/// [`QUERYABLE_APPS`] (each on a free loopback port).
 pub struct StreamApps {
     /// `(name, instance)` in pipeline order.
     pub apps: Vec<(&'static str, KafkaStreams)>,
     /// Counters of all four apps.
     pub counters: Counters,
+    /// `(name, server)` of the apps serving interactive queries.
+    queries: Vec<(&'static str, Server)>,
 }
 
 /// Each app's name and topology.
@@ -151,6 +160,7 @@ impl StreamApps {
             options.kafka.kafka_properties.iter().cloned().collect();
         cluster.create_topics(&specs, &properties)?;
         let mut apps = Vec::new();
+        let mut servers = Vec::new();
         for (name, topology) in topologies {
             let mut config = app_config(name, &options, &topics, &counters);
             // One process, one registry, one metrics port: the first app serves the registry
@@ -158,11 +168,35 @@ impl StreamApps {
             if !apps.is_empty() {
                 config.metrics_addr = None;
             }
+            let listener = if QUERYABLE_APPS.contains(&name) {
+                let listener = TcpListener::bind("127.0.0.1:0")
+                    .context("binding a port for interactive queries")?;
+                config.application_server = Some(listener.local_addr()?.to_string());
+                Some(listener)
+            } else {
+                None
+            };
             let mut app = KafkaStreams::new(topology, config);
             app.start().with_context(|| format!("starting {name}"))?;
+            if let (Some(listener), Some(queryable)) = (listener, app.queryable()) {
+                let server = queries::start_server(listener, queries::service(name, queryable))?;
+                servers.push((name, server));
+            }
             apps.push((name, app));
         }
-        Ok(Self { apps, counters })
+        Ok(Self {
+            apps,
+            counters,
+            queries: servers,
+        })
+    }
+
+    /// The URL of app `name`'s interactive queries (`http://127.0.0.1:port`), if it serves them.
+    pub fn query_url(&self, name: &str) -> Option<reqwest::Url> {
+        self.queries
+            .iter()
+            .find(|(app, _)| *app == name)
+            .and_then(|(_, server)| reqwest::Url::parse(&format!("http://{}", server.addr())).ok())
     }
 
     /// The first app that stopped on its own, if any.
@@ -173,9 +207,18 @@ impl StreamApps {
             .map(|(name, _)| *name)
     }
 
-    /// Closes every app (commit, close stores, leave the group); the first error wins.
+    /// Stops the query servers, then closes every app (commit, close stores, leave the
+    /// group); the first error wins.
     pub fn close(mut self) -> anyhow::Result<()> {
         let mut first = Ok(());
+        for (name, server) in self.queries.drain(..) {
+            if let Err(error) = server.stop() {
+                tracing::error!(app = name, %error, "stopping the query server");
+                if first.is_ok() {
+                    first = Err(error.context(format!("{name}'s query server")));
+                }
+            }
+        }
         for (name, app) in &mut self.apps {
             if let Err(error) = app.close() {
                 tracing::error!(app = *name, %error, "closing");

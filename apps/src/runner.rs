@@ -1,8 +1,10 @@
 //! The `main` of every stream-app binary: parse flags (with `--config`), log, build the
-//! topology, run it on Kafka until SIGINT/SIGTERM, exit non-zero on failure.
+//! topology, run it on Kafka until SIGINT/SIGTERM (serving its interactive queries at
+//! `--application-server`), exit non-zero on failure.
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Parser};
 use streamlib::error::ErrorAction;
 use streamlib::prelude::Topology;
@@ -18,6 +20,11 @@ use crate::topics::Topics;
 struct AppArgs<A: Args> {
     #[command(flatten)]
     stream: StreamOptions,
+    /// Serve this app's interactive queries over HTTP at this `host:port` (Kafka Streams'
+    /// `application.server`; the metrics and alerts apps' stores, `crate::queries`): any
+    /// instance answers any key, forwarding it to its owner.
+    #[arg(long, env = "APPLICATION_SERVER")]
+    application_server: Option<String>,
     #[command(flatten)]
     app: A,
 }
@@ -56,11 +63,35 @@ pub fn main<A: Args>(
     let topics = Topics::prefixed(&args.stream.topic_prefix);
     let counters = Counters::default();
     let result = build(&args.app, &topics, &counters).and_then(|topology| {
-        let config = app_config(name, &args.stream, &topics, &counters);
+        let mut config = app_config(name, &args.stream, &topics, &counters);
+        config.application_server = args.application_server.clone();
         tracing::info!(app = name, application_id = %config.application_id, bootstrap = %config.bootstrap_servers, "starting");
+        // Bound before the app starts: a taken address fails the start, not a later query.
+        let listener = args
+            .application_server
+            .as_deref()
+            .map(|addr| {
+                std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("binding the application server {addr}"))
+            })
+            .transpose()?;
         let mut app = KafkaStreams::new(topology, config);
         app.start()?;
-        run_until_signal(&mut app)?;
+        let server = match (listener, app.queryable()) {
+            (Some(listener), Some(queryable)) => Some(crate::queries::start_server(
+                listener,
+                crate::queries::service(name, queryable),
+            )?),
+            _ => None,
+        };
+        if let Some(server) = &server {
+            tracing::info!(app = name, addr = %server.addr(), "serving interactive queries");
+        }
+        let ran = run_until_signal(&mut app);
+        if let Some(server) = server {
+            server.stop()?;
+        }
+        ran?;
         Ok(())
     });
     match result {

@@ -161,6 +161,7 @@ pub fn topology(topics: &Topics, check: CheckConfig, counters: &Counters) -> Top
     let builder = StreamsBuilder::new();
     let contract = PriceContract::new(check);
     counters.describe("validator_valid_total", "Events that passed the contract");
+    counters.add("validator_valid_total", &[], 0);
     counters.describe(
         "validator_rekeyed_total",
         "Valid events whose Kafka key was replaced by their coin id, by reason",

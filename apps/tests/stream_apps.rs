@@ -12,6 +12,7 @@ use apps::{dedup, validator};
 use chrono::DateTime;
 use serde_json::Value;
 use streamlib::prelude::*;
+use streamlib::query::{KeyQuery, RangeQuery, StateQueryRequest};
 use streamlib::testing::{DriverConfig, TopologyTestDriver};
 
 const MIN5: i64 = 300_000;
@@ -461,4 +462,104 @@ fn a_coin_without_events_for_the_stale_limit_raises_one_stale_feed_alert() {
     assert!(stale[0].observed >= 900.0, "{:?}", stale[0]);
     d.advance_wall_clock(Duration::from_secs(10 * 60)).unwrap();
     assert!(read_alerts(&mut d, &topics).is_empty(), "cooldown");
+}
+
+/// Every value of `store` (a key-value store of JSON values keyed by strings), in key order.
+fn store_values<V: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static>(
+    d: &TopologyTestDriver,
+    store: &str,
+) -> Vec<(String, V)> {
+    let request = StateQueryRequest::in_store(store).with_query(RangeQuery::with_no_bounds(
+        StringSerde,
+        JsonSerde::<V>::new(),
+    ));
+    d.query(&request)
+        .unwrap()
+        .all_answers()
+        .unwrap()
+        .into_iter()
+        .flat_map(|answer| answer.value)
+        .collect()
+}
+
+#[test]
+fn the_metrics_app_keeps_the_latest_update_per_coin_and_horizon_for_queries() {
+    let topics = Topics::default();
+    let mut d = driver(metrics::topology(&topics, &Counters::default()));
+    for (i, price) in [100.0, 101.0, 99.0, 102.0].iter().enumerate() {
+        for coin in ["bitcoin", "ethereum"] {
+            pipe_event(
+                &mut d,
+                &topics.dedup,
+                &event(coin, *price, BASE + i as i64 * MIN5),
+            );
+        }
+    }
+    let out: Vec<MetricsEvent> = read_checked(&mut d, &topics.metrics, "metrics_event");
+    let latest: Vec<(String, MetricsEvent)> = store_values(&d, metrics::LATEST_STORE);
+    assert_eq!(latest.len(), 2 * 4, "two coins × four horizons");
+    for (key, value) in &latest {
+        let last_update = out
+            .iter()
+            .rev()
+            .find(|m| {
+                m.emit == Emit::Update
+                    && metrics::latest_key(&m.coin_id, &m.vs_currency, m.horizon) == *key
+            })
+            .unwrap();
+        assert_eq!(value, last_update, "{key}");
+    }
+    let one = StateQueryRequest::in_store(metrics::LATEST_STORE).with_query(KeyQuery::with_key(
+        "bitcoin|usd|1h".to_string(),
+        StringSerde,
+        JsonSerde::<MetricsEvent>::new(),
+    ));
+    let answer = d
+        .query(&one)
+        .unwrap()
+        .only_partition_result()
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.value.unwrap().price_last, 102.0);
+}
+
+#[test]
+fn recent_alerts_are_queryable_for_a_week_of_event_time() {
+    let topics = Topics::default();
+    let mut d = driver(alerts::topology(
+        &topics,
+        RulesConfig::default(),
+        &Counters::default(),
+    ));
+    let crash = |d: &mut TopologyTestDriver, start: i64| {
+        let mut prices = calm(40);
+        prices.push((92.0, 1_000.0));
+        for (i, (price, volume)) in prices.iter().enumerate() {
+            let mut e = event("bitcoin", *price, start + i as i64 * MIN5);
+            e.total_volume = Some(*volume);
+            pipe_event(d, &topics.dedup, &e);
+        }
+    };
+    // The store orders a series' alerts by event time, then id.
+    let by_id = |mut alerts: Vec<alerts::AlertEvent>| {
+        alerts.sort_by(|a, b| (&a.ts_event, &a.alert_id).cmp(&(&b.ts_event, &b.alert_id)));
+        alerts
+    };
+    crash(&mut d, BASE);
+    let first = by_id(read_alerts(&mut d, &topics));
+    assert_eq!(first.len(), 2, "{first:?}");
+    let stored: Vec<(String, alerts::AlertEvent)> = store_values(&d, alerts::RECENT_STORE);
+    assert!(stored[0].0.starts_with("bitcoin|usd|"), "{}", stored[0].0);
+    let values: Vec<alerts::AlertEvent> = stored.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(values, first);
+    // Eight days of event time later, a new crash: the first alerts are forgotten.
+    crash(&mut d, BASE + 8 * 24 * 3_600_000);
+    let second = by_id(read_alerts(&mut d, &topics));
+    assert!(!second.is_empty());
+    let stored: Vec<alerts::AlertEvent> =
+        store_values::<alerts::AlertEvent>(&d, alerts::RECENT_STORE)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+    assert_eq!(stored, second);
 }

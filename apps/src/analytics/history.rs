@@ -30,7 +30,8 @@ fn ts_from(bytes: &[u8]) -> Option<i64> {
     Some((u64::from_be_bytes(bytes.try_into().ok()?) ^ (1 << 63)) as i64)
 }
 
-fn point_key(series: &str, ts: i64) -> Vec<u8> {
+/// The store key of `series`' point at `ts` (bounds of interactive range queries).
+pub fn point_key(series: &str, ts: i64) -> Vec<u8> {
     let mut key = Vec::with_capacity(series.len() + 10);
     key.push(POINT);
     key.extend_from_slice(series.as_bytes());
@@ -39,7 +40,8 @@ fn point_key(series: &str, ts: i64) -> Vec<u8> {
     key
 }
 
-fn latest_key(series: &str) -> Vec<u8> {
+/// The store key of `series`' latest event time.
+pub fn latest_key(series: &str) -> Vec<u8> {
     let mut key = vec![LATEST];
     key.extend_from_slice(series.as_bytes());
     key
@@ -52,22 +54,64 @@ fn corrupt(what: &str) -> StateError {
     }
 }
 
+/// What a key of the store names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HistoryKey {
+    /// The point of `series` at `ts`.
+    Point {
+        /// `coin_id|vs_currency`.
+        series: String,
+        /// Event time, ms since the epoch.
+        ts: i64,
+    },
+    /// The latest event time of `series`.
+    Latest {
+        /// `coin_id|vs_currency`.
+        series: String,
+    },
+}
+
+impl HistoryKey {
+    /// The key `bytes` names, `None` when they are not a key of this layout.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        let (&kind, rest) = bytes.split_first()?;
+        match kind {
+            POINT => {
+                let at = rest.len().checked_sub(9)?;
+                (rest[at] == 0).then_some(())?;
+                Some(Self::Point {
+                    series: String::from_utf8(rest[..at].to_vec()).ok()?,
+                    ts: ts_from(&rest[at + 1..])?,
+                })
+            }
+            LATEST => Some(Self::Latest {
+                series: String::from_utf8(rest.to_vec()).ok()?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A point's stored value: its price and volume.
+pub fn decode_value(value: &[u8]) -> Option<(f64, Option<f64>)> {
+    let price = f64::from_be_bytes(value.get(..8)?.try_into().ok()?);
+    let volume = f64::from_be_bytes(value.get(8..16)?.try_into().ok()?);
+    (value.len() == 16).then_some((price, (!volume.is_nan()).then_some(volume)))
+}
+
+/// The stored latest event time.
+pub fn decode_latest(value: &[u8]) -> Option<i64> {
+    ts_from(value)
+}
+
 fn decode(key: &[u8], value: &[u8]) -> Result<Point, StateError> {
     let ts = key
         .len()
         .checked_sub(8)
         .and_then(|at| ts_from(&key[at..]))
         .ok_or_else(|| corrupt("short key"))?;
-    if value.len() != 16 {
-        return Err(corrupt("value is not 16 bytes"));
-    }
-    let price = f64::from_be_bytes(value[..8].try_into().expect("8 bytes"));
-    let volume = f64::from_be_bytes(value[8..].try_into().expect("8 bytes"));
-    Ok(Point {
-        ts,
-        price,
-        volume: (!volume.is_nan()).then_some(volume),
-    })
+    let (price, volume) = decode_value(value).ok_or_else(|| corrupt("value is not 16 bytes"))?;
+    Ok(Point { ts, price, volume })
 }
 
 /// The points of one series over a store.
@@ -204,6 +248,30 @@ mod tests {
             [3.0, 4.0, 5.0]
         );
         assert_eq!(h.points(0, 1000).unwrap()[0].volume, Some(30.0));
+    }
+
+    #[test]
+    fn keys_and_values_decode_for_queries() {
+        assert_eq!(
+            HistoryKey::parse(&point_key("bitcoin|usd", -5)),
+            Some(HistoryKey::Point {
+                series: "bitcoin|usd".into(),
+                ts: -5
+            })
+        );
+        assert_eq!(
+            HistoryKey::parse(&latest_key("a|usd")),
+            Some(HistoryKey::Latest {
+                series: "a|usd".into()
+            })
+        );
+        assert_eq!(HistoryKey::parse(b"x"), None);
+        assert_eq!(HistoryKey::parse(b"p"), None);
+        let mut value = 2.5f64.to_be_bytes().to_vec();
+        value.extend_from_slice(&f64::NAN.to_be_bytes());
+        assert_eq!(decode_value(&value), Some((2.5, None)));
+        assert_eq!(decode_value(&value[..8]), None);
+        assert_eq!(decode_latest(&ts_bytes(42)), Some(42));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `pipeline`: the whole platform in one process — producer (synthetic by default, or replay
-//! or live), validator, dedup, metrics and alerts — with a live terminal view. Without
+//! or live), validator, dedup, metrics and alerts — with a live terminal view and a live web
+//! dashboard at a printed address. Without
 //! `--bootstrap-servers` it runs on librdkafka's in-process mock cluster: nothing to install.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -12,10 +14,12 @@ use anyhow::Context;
 use apps::alerts::RulesConfig;
 use apps::batch::{BatchSettings, EmbeddedBatch, EventSpan};
 use apps::cli::{self, StreamOptions, ValidatorOptions};
+use apps::dashboard::{self, health::HealthSource, server::Sources, sources::QuerySource};
 use apps::pipeline::{AppsSettings, Cluster, StreamApps};
 use apps::producer::args::{ModeName, SourceArgs, SourceDefaults};
 use apps::producer::metrics::ProducerMetrics;
 use apps::producer::sink::{EventSink, KafkaSink};
+use apps::serving::Server;
 use apps::topics::Topics;
 use apps::view::Dashboard;
 use clap::Parser;
@@ -66,6 +70,13 @@ struct Args {
     /// WAREHOUSE_URL unset means no warehouse). The password is never logged.
     #[arg(long, env = "WAREHOUSE_URL", hide_env_values = true)]
     warehouse_url: Option<String>,
+    /// Address of the live dashboard (a web page fed by interactive queries); when it is taken,
+    /// a free port of 127.0.0.1 is used. The address is printed.
+    #[arg(long, env = "DASHBOARD_ADDR", default_value = "127.0.0.1:8787")]
+    dashboard_addr: String,
+    /// Run without the live dashboard.
+    #[arg(long, env = "NO_DASHBOARD")]
+    no_dashboard: bool,
     /// Print log lines instead of the refreshing view.
     #[arg(long, env = "NO_VIEW")]
     no_view: bool,
@@ -121,6 +132,23 @@ fn main() -> anyhow::Result<()> {
         producer_metrics: Some(producer_metrics.clone()),
     };
     let apps = StreamApps::start(&cluster, &settings, args.partitions)?;
+    let dashboard = if args.no_dashboard {
+        None
+    } else {
+        Some(start_dashboard(&args.dashboard_addr, &apps)?)
+    };
+    let dashboard_url = dashboard
+        .as_ref()
+        .map(|server| format!("http://{}/", server.addr()));
+    for app in apps::pipeline::QUERYABLE_APPS {
+        if let Some(url) = apps.query_url(app) {
+            println!("interactive queries of {app}: {url}");
+        }
+    }
+    if let Some(url) = &dashboard_url {
+        println!("dashboard: {url}");
+        tracing::info!(%url, "serving the live dashboard");
+    }
     let topics = Topics::prefixed(&args.stream.topic_prefix);
     // `true` stops everything: sent by SIGINT/SIGTERM or when the view loop ends.
     let stop = Arc::new(watch::channel(false).0);
@@ -171,9 +199,14 @@ fn main() -> anyhow::Result<()> {
         &apps,
         (&stop, &span_tx),
         &produced,
-        (log_file.as_deref(), batch.as_ref()),
+        (
+            log_file.as_deref(),
+            batch.as_ref(),
+            dashboard_url.as_deref(),
+        ),
     );
     stop.send_replace(true);
+    let dashboard = dashboard.map_or(Ok(()), |server| server.stop());
     let produced = producer
         .join()
         .map_err(|_| anyhow::anyhow!("the producer panicked"))?;
@@ -213,7 +246,32 @@ fn main() -> anyhow::Result<()> {
         Some(Err(error)) => Err(error),
         None => Ok(()),
     };
-    result.and(closed).and(produced.map(|_| ())).and(batch)
+    result
+        .and(dashboard)
+        .and(closed)
+        .and(produced.map(|_| ()))
+        .and(batch)
+}
+
+/// Serves the live dashboard at `addr` (or, when that is taken, at a free loopback port) from
+/// the apps' interactive queries and the process's metrics registry.
+fn start_dashboard(addr: &str, apps: &StreamApps) -> anyhow::Result<Server> {
+    let listener = match TcpListener::bind(addr) {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::warn!(addr, %error, "the dashboard's address is taken; using a free port");
+            TcpListener::bind("127.0.0.1:0").context("binding the dashboard")?
+        }
+    };
+    let url = |app: &str| {
+        apps.query_url(app)
+            .with_context(|| format!("the {app} app serves no interactive queries"))
+    };
+    let sources = Sources {
+        queries: QuerySource::new(url("metrics")?, url("alerts")?, reqwest::Client::new()),
+        health: HealthSource::Registry(apps.counters.registry().clone()),
+    };
+    dashboard::server::start(listener, sources, Duration::from_secs(1))
 }
 
 /// Logs go to `<state dir>/pipeline.log` while the view owns the terminal.
@@ -293,7 +351,11 @@ fn watch(
     apps: &StreamApps,
     (stop, span): (&watch::Sender<bool>, &watch::Sender<EventSpan>),
     produced: &OnceLock<u64>,
-    (log_file, batch): (Option<&std::path::Path>, Option<&EmbeddedBatch>),
+    (log_file, batch, dashboard_url): (
+        Option<&std::path::Path>,
+        Option<&EmbeddedBatch>,
+        Option<&str>,
+    ),
 ) -> anyhow::Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &cluster.bootstrap)
@@ -346,6 +408,9 @@ fn watch(
                     cluster.bootstrap.clone()
                 }
             );
+            if let Some(url) = dashboard_url {
+                screen.push_str(&format!("live dashboard: {url}\n\n"));
+            }
             screen.push_str(&dashboard.render(topics));
             screen.push_str(&format!(
                 "\ndead-lettered {} · duplicates {} · alerts {}",

@@ -26,8 +26,17 @@ impl ConsumerLag {
         lag.clear();
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    lag.insert((topic.clone(), *partition), p.consumer_lag);
+                // Records not yet handed to the application: the last stable offset (the end
+                // a read_committed consumer can reach) minus the position. librdkafka's own
+                // `consumer_lag` counts from its committed offset, which it never learns when
+                // offsets are committed through a transaction (exactly-once).
+                let behind = if p.app_offset >= 0 && p.ls_offset >= 0 {
+                    (p.ls_offset - p.app_offset).max(0)
+                } else {
+                    p.consumer_lag
+                };
+                if *partition >= 0 && behind >= 0 {
+                    lag.insert((topic.clone(), *partition), behind);
                 }
             }
         }
@@ -281,7 +290,7 @@ impl Collector for RuntimeCollector {
         }
         let mut family = e.encode_descriptor(
             "streamlib_consumer_lag",
-            "Records between the committed position and the end of each partition.",
+            "Records of each input partition not yet handed to the application (last stable offset minus position).",
             None,
             MetricType::Gauge,
         )?;
