@@ -1,7 +1,7 @@
 //! `pipeline`: the whole platform in one process — producer (synthetic by default, or replay
 //! or live), validator, dedup, metrics and alerts — with a live terminal view and a live web
-//! dashboard at a printed address. Without
-//! `--bootstrap-servers` it runs on librdkafka's in-process mock cluster: nothing to install.
+//! dashboard at a printed address. Without `--bootstrap-servers` it runs on librdkafka's
+//! in-process mock cluster: nothing to install.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
