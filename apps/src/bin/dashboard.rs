@@ -45,11 +45,7 @@ fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding the dashboard to {}", args.listen))?;
     println!("dashboard: http://{}/", listener.local_addr()?);
     let sources = Sources {
-        queries: QuerySource::new(
-            args.metrics_queries,
-            args.alerts_queries,
-            reqwest::Client::new(),
-        ),
+        queries: QuerySource::new(args.metrics_queries, args.alerts_queries)?,
         health: HealthSource::Scrape(args.scrape),
     };
     tokio::runtime::Builder::new_multi_thread()

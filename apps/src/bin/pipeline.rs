@@ -268,7 +268,7 @@ fn start_dashboard(addr: &str, apps: &StreamApps) -> anyhow::Result<Server> {
             .with_context(|| format!("the {app} app serves no interactive queries"))
     };
     let sources = Sources {
-        queries: QuerySource::new(url("metrics")?, url("alerts")?, reqwest::Client::new()),
+        queries: QuerySource::new(url("metrics")?, url("alerts")?)?,
         health: HealthSource::Registry(apps.counters.registry().clone()),
     };
     dashboard::server::start(listener, sources, Duration::from_secs(1))

@@ -83,6 +83,9 @@ struct HistoryKeyJson {
     ts: i64,
 }
 
+/// How long one interactive query may take.
+pub const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The query servers of the metrics and alerts apps.
 #[derive(Clone, Debug)]
 pub struct QuerySource {
@@ -93,13 +96,18 @@ pub struct QuerySource {
 
 impl QuerySource {
     /// Reads from the query server of the metrics app at `metrics` and of the alerts app at
-    /// `alerts` (`http://host:port`).
-    pub fn new(metrics: reqwest::Url, alerts: reqwest::Url, client: reqwest::Client) -> Self {
-        Self {
+    /// `alerts` (`http://host:port`); a request that takes longer than [`QUERY_TIMEOUT`] fails,
+    /// so an app that stopped answering cannot hold the dashboard's refresher.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built (no TLS backend).
+    pub fn new(metrics: reqwest::Url, alerts: reqwest::Url) -> reqwest::Result<Self> {
+        let client = reqwest::Client::builder().timeout(QUERY_TIMEOUT).build()?;
+        Ok(Self {
             metrics,
             alerts,
             client,
-        }
+        })
     }
 
     /// `GET base/state/keyvalues/<segments…>`, the path segments percent-encoded.
