@@ -35,7 +35,7 @@ fn hopping_topology(in_memory: bool) -> Topology {
         )
         .aggregate(|| 0.0, |_, v, sum| sum + v, |a, b| a + b, F64Serde, store)
         .to_stream()
-        .to("out", WindowedSerde::new(StringSerde), F64Serde);
+        .to("out", WindowedSerde::new(StringSerde), Nullable(F64Serde));
     b.build()
 }
 
@@ -46,7 +46,7 @@ fn tumbling_topology() -> Topology {
         .windowed_by(TimeWindows::of(Duration::from_secs(300)))
         .count(Materialized::as_store("tumble").in_memory())
         .to_stream()
-        .to("out", WindowedSerde::new(StringSerde), I64Serde);
+        .to("out", WindowedSerde::new(StringSerde), Nullable(I64Serde));
     b.build()
 }
 

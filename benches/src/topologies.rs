@@ -53,7 +53,7 @@ pub fn hopping(input: &str, output: &str) -> Topology {
     hopping_stats(&builder, input).to_stream().to(
         output,
         WindowedSerde::new(StringSerde),
-        PriceStatsSerde,
+        Nullable(PriceStatsSerde),
     );
     builder.build()
 }
@@ -64,7 +64,9 @@ pub fn hopping_json(input: &str, output: &str) -> Topology {
     let builder = StreamsBuilder::new();
     hopping_stats(&builder, input)
         .to_stream()
-        .map(|window: Windowed<String>, stats: PriceStats| {
+        // A windowed aggregate never deletes: every update has a value.
+        .flat_map(|window: Windowed<String>, stats: Option<PriceStats>| {
+            let stats = stats?;
             let value = json!({
                 "coin_id": window.key,
                 "window_start": window.window.start,
@@ -75,7 +77,7 @@ pub fn hopping_json(input: &str, output: &str) -> Topology {
                 "max": stats.max,
                 "sent_ms": stats.last_sent_ms,
             });
-            (window.key, value)
+            Some((window.key, value))
         })
         .to(output, StringSerde, JsonValueSerde);
     builder.build()

@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .to(
             "clicks-per-minute",
             WindowedSerde::new(StringSerde),
-            I64Serde,
+            Nullable(I64Serde),
         );
     let topology = builder.build();
     println!("{}", topology.describe());

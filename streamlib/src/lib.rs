@@ -19,7 +19,7 @@
 //!     .count("clicks-per-minute")
 //!     .to_stream()
 //!     .map(|w, n| (w.key, n))
-//!     .to("counts", StringSerde, I64Serde);
+//!     .to("counts", StringSerde, Nullable(I64Serde));
 //!
 //! let mut driver = TopologyTestDriver::new(builder.build(), DriverConfig::default()).unwrap();
 //! for ts in [1_000, 2_000, 61_000] {
@@ -55,10 +55,12 @@ pub mod prelude {
     pub use crate::error::{ErrorAction, ProcessError};
     pub use crate::processor::{Processor, ProcessorContext, PunctuationType};
     pub use crate::record::Record;
-    pub use crate::serdes::{BytesSerde, F64Serde, I64Serde, JsonSerde, Serde, StringSerde};
+    pub use crate::serdes::{
+        BytesSerde, F64Serde, I64Serde, JsonSerde, Nullable, Serde, StringSerde,
+    };
     pub use crate::topology::{
-        KGroupedStream, KStream, KTable, Materialized, StoreKind, StoreSpec, StreamsBuilder,
-        Topology,
+        JoinWindows, KGroupedStream, KStream, KTable, Materialized, StoreKind, StoreSpec,
+        StreamJoined, StreamsBuilder, Topology,
     };
     pub use crate::window::{EmitStrategy, TimeWindows, Window, Windowed, WindowedSerde};
 }

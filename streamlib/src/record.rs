@@ -39,6 +39,16 @@ impl<K, V> Record<K, V> {
         }
     }
 
+    /// The same record with its value replaced by `f(value)`.
+    pub fn map_value<V2>(self, f: impl FnOnce(V) -> V2) -> Record<K, V2> {
+        Record {
+            key: self.key,
+            value: f(self.value),
+            timestamp: self.timestamp,
+            headers: self.headers,
+        }
+    }
+
     /// The same record with another value.
     pub fn with_value<V2>(self, value: V2) -> Record<K, V2> {
         Record {

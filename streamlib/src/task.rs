@@ -80,6 +80,8 @@ pub struct StoreLocation {
 
 pub(crate) enum TaskStore {
     KeyValue(Box<dyn KeyValueStore>),
+    /// A key-value store of [`StoreKind::TimestampedKeyValue`] values.
+    Timestamped(Box<dyn KeyValueStore>),
     Window(WindowStore, WindowLayout),
     Session(SessionStore),
     Ttl(TtlKeyValueStore),
@@ -88,7 +90,7 @@ pub(crate) enum TaskStore {
 impl TaskStore {
     pub(crate) fn as_state_store(&mut self) -> &mut dyn StateStore {
         match self {
-            TaskStore::KeyValue(s) => s.as_mut(),
+            TaskStore::KeyValue(s) | TaskStore::Timestamped(s) => s.as_mut(),
             TaskStore::Window(s, _) => s,
             TaskStore::Session(s) => s,
             TaskStore::Ttl(s) => s,
@@ -132,6 +134,7 @@ impl TaskStores {
             };
             let store = match spec.kind {
                 StoreKind::KeyValue => TaskStore::KeyValue(kv),
+                StoreKind::TimestampedKeyValue => TaskStore::Timestamped(kv),
                 StoreKind::Window { layout, .. } => TaskStore::Window(WindowStore::new(kv), layout),
                 StoreKind::Session { .. } => TaskStore::Session(SessionStore::new(kv)),
                 StoreKind::Ttl { ttl } => TaskStore::Ttl(TtlKeyValueStore::new(kv, ttl)),
@@ -143,7 +146,7 @@ impl TaskStores {
 
     pub(crate) fn key_value(&mut self, name: &str) -> Result<&mut dyn KeyValueStore, ProcessError> {
         match self.by_name.get_mut(name) {
-            Some(TaskStore::KeyValue(s)) => Ok(s.as_mut()),
+            Some(TaskStore::KeyValue(s) | TaskStore::Timestamped(s)) => Ok(s.as_mut()),
             _ => Err(unknown(name, "key-value")),
         }
     }

@@ -12,7 +12,7 @@ fn counting_topology() -> Topology {
         .group_by_key(StringSerde, StringSerde)
         .count("counts")
         .to_stream()
-        .to("out", StringSerde, I64Serde);
+        .to("out", StringSerde, Nullable(I64Serde));
     b.build()
 }
 

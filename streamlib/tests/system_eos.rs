@@ -47,7 +47,7 @@ fn child() {
         .to(
             &env("SYS_SUMS"),
             StringSerde,
-            JsonSerde::<(i64, i64)>::new(),
+            Nullable(JsonSerde::<(i64, i64)>::new()),
         );
     grouped
         .windowed_by(
@@ -59,7 +59,7 @@ fn child() {
         .to(
             &env("SYS_WINDOWED"),
             WindowedSerde::new(StringSerde),
-            I64Serde,
+            Nullable(I64Serde),
         );
     let mut config = StreamsConfig::new(&env("SYS_APP"), &kafka_bootstrap());
     config.state_dir = env("SYS_STATE").into();

@@ -89,7 +89,7 @@ fn merge_feeds_one_shared_downstream_node() {
         .group_by_key(StringSerde, StringSerde)
         .count(Materialized::as_store("merged-count").in_memory())
         .to_stream()
-        .to("counts", StringSerde, I64Serde);
+        .to("counts", StringSerde, Nullable(I64Serde));
     let mut d = driver(b, 1);
     pipe(&mut d, "left", "k", "x", 1);
     pipe(&mut d, "right", "k", "y", 2);
@@ -110,7 +110,7 @@ fn group_by_repartitions_so_each_new_key_is_counted_in_one_task() {
         .group_by(|_, v| v.clone(), StringSerde, StringSerde)
         .count("by-value")
         .to_stream()
-        .to("counts", StringSerde, I64Serde);
+        .to("counts", StringSerde, Nullable(I64Serde));
     let topology = b.build();
     let description = topology.describe();
     assert!(description.contains("-repartition"), "{description}");
@@ -149,12 +149,12 @@ fn reduce_and_aggregate_keep_one_value_per_key() {
     grouped
         .reduce(|a, b| a.max(b), Materialized::as_store("max").in_memory())
         .to_stream()
-        .to("max", StringSerde, I64Serde);
+        .to("max", StringSerde, Nullable(I64Serde));
     grouped
         .aggregate(|| 0.0, |_, v, sum| sum + *v as f64, F64Serde, "sum")
         .filter(|_, sum| *sum > 5.0)
         .to_stream()
-        .to("big-sums", StringSerde, F64Serde);
+        .to("big-sums", StringSerde, Nullable(F64Serde));
     let mut d = driver(b, 2);
     for (k, v) in [("a", 3), ("b", 1), ("a", 7), ("a", 2), ("b", 9)] {
         d.pipe("in", &StringSerde, &I64Serde, k.to_string(), v, 0)

@@ -32,7 +32,7 @@ fn windowed_counts(
         .late_records_to("late")
         .count(Materialized::as_store("counts").in_memory())
         .to_stream()
-        .to("out", WindowedSerde::new(StringSerde), I64Serde);
+        .to("out", WindowedSerde::new(StringSerde), Nullable(I64Serde));
     let mut d = TopologyTestDriver::new(b.build(), DriverConfig::default()).unwrap();
     for (k, ts) in inputs {
         d.pipe(
@@ -207,7 +207,7 @@ proptest! {
             .emit(EmitStrategy::OnWindowClose)
             .aggregate(|| 0, |_, v, sum| sum + v, |a, b| a + b, I64Serde, Materialized::as_store("sums").in_memory())
             .to_stream()
-            .to("out", WindowedSerde::new(StringSerde), I64Serde);
+            .to("out", WindowedSerde::new(StringSerde), Nullable(I64Serde));
         let mut d = TopologyTestDriver::new(b.build(), DriverConfig { partitions: 2, ..DriverConfig::default() }).unwrap();
         for &(key, ts, value) in &records {
             d.pipe("in", &StringSerde, &I64Serde, format!("k{key}"), value, ts).unwrap();
@@ -236,7 +236,7 @@ fn counts_with<W: streamlib::topology::WindowDefinition>(
         .emit(emit)
         .count(Materialized::as_store("counts").in_memory())
         .to_stream()
-        .to("out", WindowedSerde::new(StringSerde), I64Serde);
+        .to("out", WindowedSerde::new(StringSerde), Nullable(I64Serde));
     let mut d = TopologyTestDriver::new(b.build(), DriverConfig::default()).unwrap();
     for (k, ts) in inputs {
         d.pipe(
@@ -368,7 +368,7 @@ proptest! {
             .emit(EmitStrategy::OnWindowClose)
             .aggregate(|| 0, |_, v, sum| sum + v, |a, b| a + b, I64Serde, Materialized::as_store("sums").in_memory())
             .to_stream()
-            .to("out", WindowedSerde::new(StringSerde), I64Serde);
+            .to("out", WindowedSerde::new(StringSerde), Nullable(I64Serde));
         let mut drv = TopologyTestDriver::new(b.build(), DriverConfig::default()).unwrap();
         for &(key, ts, value) in &records {
             drv.pipe("in", &StringSerde, &I64Serde, format!("k{key}"), value, ts).unwrap();

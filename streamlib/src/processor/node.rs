@@ -132,18 +132,18 @@ impl<K: Send + 'static, V: Send + 'static> Node<K, V> for SinkNode<K, V> {
         let serialization = ProcessError::serialization(&self.topic);
         let key = self
             .key_serde
-            .serialize(&self.topic, &record.key)
+            .serialize_nullable(&self.topic, &record.key)
             .map_err(&serialization)?;
         let value = self
             .value_serde
-            .serialize(&self.topic, &record.value)
+            .serialize_nullable(&self.topic, &record.value)
             .map_err(&serialization)?;
         task.outputs.push(RawRecord {
             topic: self.topic.clone(),
             partition: None,
             offset: -1,
-            key: Some(key),
-            value: Some(value),
+            key,
+            value,
             timestamp: record.timestamp,
             headers: record.headers,
         });
@@ -278,11 +278,11 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static> SourceNode for TypedS
         let deserialization = ProcessError::deserialization(&raw.topic);
         let key = self
             .key_serde
-            .deserialize(&raw.topic, raw.key.as_deref().unwrap_or_default())
+            .deserialize_nullable(&raw.topic, raw.key.as_deref())
             .map_err(&deserialization)?;
         let value = self
             .value_serde
-            .deserialize(&raw.topic, raw.value.as_deref().unwrap_or_default())
+            .deserialize_nullable(&raw.topic, raw.value.as_deref())
             .map_err(&deserialization)?;
         let timestamp = match &self.timestamps {
             Some(extract) => extract(&key, &value, raw.timestamp),

@@ -19,7 +19,7 @@ pub(crate) fn run(
     stream_time: i64,
 ) -> Result<RawAnswer, QueryFailure> {
     let (kind, kv): (&str, &dyn KeyValueStore) = match store {
-        TaskStore::KeyValue(s) => ("key-value", s.as_ref()),
+        TaskStore::KeyValue(s) | TaskStore::Timestamped(s) => ("key-value", s.as_ref()),
         TaskStore::Window(s, WindowLayout::Windows) => ("window", s.inner()),
         TaskStore::Window(_, WindowLayout::Panes) => {
             return Err(QueryFailure::UnknownQueryType {
@@ -34,10 +34,20 @@ pub(crate) fn run(
     let answer = match (store, query) {
         (TaskStore::KeyValue(_), StoreQuery::Key(key)) => RawAnswer::Value(reader.read(key)?),
         (TaskStore::KeyValue(_), StoreQuery::Range { from, to }) => {
-            let from = from.as_deref().unwrap_or_default();
-            let to = to.as_deref().map(encoding::successor);
-            RawAnswer::Entries(reader.scan(from, to.as_deref())?)
+            RawAnswer::Entries(range(reader, from, to)?)
         }
+        (TaskStore::Timestamped(_), StoreQuery::Key(key)) => RawAnswer::Value(
+            reader
+                .read(key)?
+                .map(|v| without_timestamp(name, &v))
+                .transpose()?,
+        ),
+        (TaskStore::Timestamped(_), StoreQuery::Range { from, to }) => RawAnswer::Entries(
+            range(reader, from, to)?
+                .into_iter()
+                .map(|(k, v)| Ok((k, without_timestamp(name, &v)?)))
+                .collect::<Result<_, StateError>>()?,
+        ),
         (TaskStore::Ttl(_), StoreQuery::Key(key)) => {
             RawAnswer::Value(ttl::get(reader, name, key, stream_time)?)
         }
@@ -80,6 +90,22 @@ pub(crate) fn run(
         }
     };
     Ok(answer)
+}
+
+/// The entries with `from <= key <= to` (unbounded where `None`).
+fn range(
+    reader: &dyn KvRead,
+    from: &Option<Vec<u8>>,
+    to: &Option<Vec<u8>>,
+) -> Result<crate::state::KvEntries, StateError> {
+    let from = from.as_deref().unwrap_or_default();
+    let to = to.as_deref().map(encoding::successor);
+    reader.scan(from, to.as_deref())
+}
+
+/// A timestamped value's bytes without the timestamp.
+fn without_timestamp(store: &str, bytes: &[u8]) -> Result<Vec<u8>, StateError> {
+    Ok(encoding::split_timestamped(store, bytes)?.1.to_vec())
 }
 
 impl From<StateError> for QueryFailure {

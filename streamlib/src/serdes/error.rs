@@ -21,6 +21,11 @@ pub enum SerdeError {
         source: std::str::Utf8Error,
     },
 
+    /// A null (`None` of a [`Nullable`](super::Nullable) serde) was to be encoded as bytes,
+    /// e.g. into a state store, which keeps no nulls: a null key or a tombstone has no bytes.
+    #[error("a null key or value has no bytes")]
+    Null,
+
     /// A fixed-width value (e.g. an 8-byte big-endian `i64`) got the wrong number of bytes.
     #[error("expected {expected} bytes, got {actual}")]
     Length {

@@ -12,6 +12,7 @@
 //! | [`JsonSerde`], [`JsonValueSerde`] | UTF-8 JSON | any JSON consumer |
 //! | [`JsonSchemaSerde`] | UTF-8 JSON, checked against a JSON Schema both ways | any JSON consumer |
 //! | `AvroSerde` (feature `avro`) | magic byte 0, 4-byte schema id, Avro binary | Confluent's `KafkaAvroSerializer` |
+//! | [`Nullable`]`(S)` | `None` ⇄ a null key or value (tombstone), `Some` as `S` | any serializer that writes null |
 //!
 //! ```
 //! use serde_json::json;
@@ -42,6 +43,7 @@ mod error;
 mod json;
 mod json_schema;
 mod long;
+mod nullable;
 mod string;
 
 #[cfg(feature = "avro")]
@@ -52,6 +54,7 @@ pub use error::{SchemaViolation, SerdeError};
 pub use json::{JsonSerde, JsonValueSerde};
 pub use json_schema::JsonSchemaSerde;
 pub use long::I64Serde;
+pub use nullable::Nullable;
 pub use string::StringSerde;
 
 /// Converts values to and from the bytes stored in Kafka records and state stores.
@@ -60,6 +63,25 @@ pub trait Serde<T>: Send + Sync + 'static {
     fn serialize(&self, topic: &str, value: &T) -> Result<Vec<u8>, SerdeError>;
     /// Decodes `bytes` read from `topic`.
     fn deserialize(&self, topic: &str, bytes: &[u8]) -> Result<T, SerdeError>;
+
+    /// Whether `value` is what Kafka calls null: a null key, or a null value (a tombstone).
+    /// Only serdes of optional values have one ([`Nullable`]: `None`); the DSL drops or
+    /// forwards null keys and values where Kafka Streams does.
+    fn is_null(&self, _value: &T) -> bool {
+        false
+    }
+
+    /// Encodes a record's key or value: `None` for null. By default every value has bytes.
+    fn serialize_nullable(&self, topic: &str, value: &T) -> Result<Option<Vec<u8>>, SerdeError> {
+        self.serialize(topic, value).map(Some)
+    }
+
+    /// Decodes a record's key or value, which Kafka may carry as null. By default a null
+    /// decodes as if it were empty bytes (an empty string for [`StringSerde`], an error for
+    /// [`I64Serde`]); read with [`Nullable`] to see nulls as `None`.
+    fn deserialize_nullable(&self, topic: &str, bytes: Option<&[u8]>) -> Result<T, SerdeError> {
+        self.deserialize(topic, bytes.unwrap_or_default())
+    }
 }
 
 /// A shared serde is a serde, so one instance (and its caches, e.g. the Avro schema ids) can serve
@@ -77,5 +99,17 @@ where
 
     fn deserialize(&self, topic: &str, bytes: &[u8]) -> Result<T, SerdeError> {
         (**self).deserialize(topic, bytes)
+    }
+
+    fn is_null(&self, value: &T) -> bool {
+        (**self).is_null(value)
+    }
+
+    fn serialize_nullable(&self, topic: &str, value: &T) -> Result<Option<Vec<u8>>, SerdeError> {
+        (**self).serialize_nullable(topic, value)
+    }
+
+    fn deserialize_nullable(&self, topic: &str, bytes: Option<&[u8]>) -> Result<T, SerdeError> {
+        (**self).deserialize_nullable(topic, bytes)
     }
 }

@@ -29,6 +29,32 @@ pub(crate) fn read_sortable(store: &str, bytes: &[u8], at: usize) -> Result<i64,
     Ok((u64::from_be_bytes(raw) ^ (1 << 63)) as i64)
 }
 
+/// A value with the timestamp of the update that wrote it: `[timestamp: 8 bytes, big-endian
+/// i64][value]` (the layout of [`StoreKind::TimestampedKeyValue`](crate::topology::StoreKind)).
+pub(crate) fn timestamped(timestamp: i64, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + value.len());
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// Inverse of [`timestamped`]: the timestamp and the value's bytes.
+pub(crate) fn split_timestamped<'a>(
+    store: &str,
+    bytes: &'a [u8],
+) -> Result<(i64, &'a [u8]), StateError> {
+    match bytes.split_first_chunk::<8>() {
+        Some((timestamp, value)) => Ok((i64::from_be_bytes(*timestamp), value)),
+        None => Err(corrupt(
+            store,
+            format!(
+                "a timestamped value of {} bytes has no timestamp",
+                bytes.len()
+            ),
+        )),
+    }
+}
+
 /// Appends `[u32 BE len][key]`, so that one key's entries are never interleaved with a longer
 /// key sharing its bytes as a prefix.
 pub(crate) fn push_len_key(out: &mut Vec<u8>, store: &str, key: &[u8]) -> Result<(), StateError> {

@@ -10,6 +10,7 @@ use crate::partition::partition_for_key;
 use crate::query::{Query, QueryError, QueryFailure, StateQueryRequest, StateQueryResult};
 use crate::record::{RawRecord, Record};
 use crate::serdes::Serde;
+use crate::state::encoding::split_timestamped;
 use crate::state::{ChangelogEntry, RocksDbShared};
 use crate::task::{ErrorHandlers, StoreLocation, Task, TaskMetrics, TaskStore};
 use crate::topology::{InternalTopicKind, Topology};
@@ -134,11 +135,13 @@ impl TopologyTestDriver {
         timestamp: i64,
     ) -> Result<(), ProcessError> {
         let serialization = ProcessError::serialization(topic);
-        let key = key_serde.serialize(topic, &key).map_err(&serialization)?;
-        let value = value_serde
-            .serialize(topic, &value)
+        let key = key_serde
+            .serialize_nullable(topic, &key)
             .map_err(&serialization)?;
-        self.pipe_raw(topic, Some(key), Some(value), timestamp)
+        let value = value_serde
+            .serialize_nullable(topic, &value)
+            .map_err(&serialization)?;
+        self.pipe_raw(topic, key, value, timestamp)
     }
 
     /// Processes one already serialized record (e.g. malformed bytes).
@@ -193,9 +196,8 @@ impl TopologyTestDriver {
             .into_iter()
             .map(|r| {
                 Ok(Record {
-                    key: key_serde.deserialize(topic, r.key.as_deref().unwrap_or_default())?,
-                    value: value_serde
-                        .deserialize(topic, r.value.as_deref().unwrap_or_default())?,
+                    key: key_serde.deserialize_nullable(topic, r.key.as_deref())?,
+                    value: value_serde.deserialize_nullable(topic, r.value.as_deref())?,
                     timestamp: r.timestamp,
                     headers: r.headers,
                 })
@@ -219,14 +221,17 @@ impl TopologyTestDriver {
     ) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, ProcessError> {
         let mut all = BTreeMap::new();
         for task in &mut self.tasks {
-            if let Some(TaskStore::KeyValue(kv)) = task.stores().get_mut(store) {
+            if let Some(TaskStore::KeyValue(kv) | TaskStore::Timestamped(kv)) =
+                task.stores().get_mut(store)
+            {
                 all.extend(kv.prefix_scan(&[])?);
             }
         }
         Ok(all)
     }
 
-    /// The value of `key` in key-value store `store`, looked up in the task owning the key.
+    /// The value of `key` in key-value store `store` (without its timestamp, for a table's or
+    /// an aggregation's), looked up in the task owning the key.
     pub fn store_get<K: 'static, V: 'static>(
         &mut self,
         store: &str,
@@ -237,13 +242,19 @@ impl TopologyTestDriver {
         let serde_error = ProcessError::serialization(store);
         let bytes = key_serde.serialize(store, key).map_err(&serde_error)?;
         let partition = partition_for_key(&bytes, self.config.partitions.max(1)) as usize;
-        let found = self.tasks[partition]
-            .stores()
-            .key_value(store)?
-            .get(&bytes)?;
-        found
-            .map(|v| value_serde.deserialize(store, &v).map_err(&serde_error))
-            .transpose()
+        let stores = self.tasks[partition].stores();
+        let timestamped = matches!(stores.get(store), Some(TaskStore::Timestamped(_)));
+        let Some(found) = stores.key_value(store)?.get(&bytes)? else {
+            return Ok(None);
+        };
+        let value = match timestamped {
+            true => split_timestamped(store, &found)?.1,
+            false => &found,
+        };
+        value_serde
+            .deserialize(store, value)
+            .map(Some)
+            .map_err(serde_error)
     }
 
     /// Asks `request` of the tasks, as [`crate::runtime::KafkaStreams::query`] asks a running

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::processor::node::{TimestampExtractor, TypedSource};
-use crate::serdes::Serde;
+use crate::serdes::{Nullable, Serde};
 
 use super::graph::{Data, Factory, Graph, GraphNode, NodeKind, TopicName};
-use super::{KStream, StoreSpec, Topology};
+use super::ktable::table_of;
+use super::{KStream, KTable, Materialized, StoreSpec, Topology};
 
 /// Everything added so far; shared by the builder and the streams it handed out.
 #[derive(Default)]
@@ -21,9 +22,14 @@ pub(crate) struct BuilderState {
 }
 
 impl BuilderState {
-    /// Kafka Streams style node names: `KSTREAM-FILTER-0000000003`.
+    /// Kafka Streams style node names: `KSTREAM-FILTER-0000000003`, `KTABLE-FILTER-0000000004`.
     pub(crate) fn name(&self, kind: &str) -> String {
-        format!("KSTREAM-{kind}-{:010}", self.graph.next_id())
+        let id = self.graph.next_id();
+        if kind.starts_with("KTABLE-") {
+            format!("{kind}-{id:010}")
+        } else {
+            format!("KSTREAM-{kind}-{id:010}")
+        }
     }
 
     /// Registers a store unless one of that name exists.
@@ -73,7 +79,7 @@ impl BuilderState {
 ///     .group_by_key(StringSerde, StringSerde)
 ///     .count("clicks-per-user")
 ///     .to_stream()
-///     .to("click-counts", StringSerde, I64Serde);
+///     .to("click-counts", StringSerde, Nullable(I64Serde));
 /// let topology = builder.build();
 /// assert_eq!(topology.stores()[0].name, "clicks-per-user");
 /// ```
@@ -130,6 +136,35 @@ impl StreamsBuilder {
             timestamps,
         );
         KStream::new(self.state.clone(), node, false)
+    }
+
+    /// The table of `topic`: each record updates its key's row, a null value (tombstone)
+    /// deletes it, a null key is dropped and counted. The rows are kept in the store named by
+    /// `store`, from which joins and interactive queries read them.
+    ///
+    /// ```
+    /// use streamlib::prelude::*;
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// let coins = builder.table("crypto.coins", StringSerde, StringSerde, "coins");
+    /// assert_eq!(coins.store_name(), Some("coins"));
+    /// ```
+    pub fn table<K: Data, V: Data>(
+        &self,
+        topic: &str,
+        key_serde: impl Serde<K>,
+        value_serde: impl Serde<V>,
+        store: impl Into<Materialized>,
+    ) -> KTable<K, V> {
+        let key_serde: Arc<dyn Serde<K>> = Arc::new(key_serde);
+        let value_serde = Arc::new(value_serde);
+        let updates = self.source(
+            topic,
+            key_serde.clone(),
+            Arc::new(Nullable(value_serde.clone())),
+            None,
+        );
+        table_of(&updates, key_serde, value_serde, Some(store.into()))
     }
 
     /// Opts in to closing windows on idle partitions: on every wall-clock tick the host gives

@@ -7,7 +7,9 @@ use crate::processor::{Processor, ProcessorContext};
 use crate::record::Record;
 use crate::serdes::{I64Serde, Serde};
 
+use super::change::Change;
 use super::graph::Data;
+use super::rows::Rows;
 use super::windowed::{WindowDefinition, WindowedKStream};
 use super::{KStream, KTable, StoreBackend, StoreKind, StoreSpec};
 
@@ -117,22 +119,25 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         aggregate_serde: Arc<dyn Serde<A>>,
         store: Materialized,
     ) -> KTable<K, A> {
-        let key_serde = self.key_serde.clone();
-        let store_name = store.name.clone();
         self.stream
             .state
             .borrow_mut()
-            .add_store(store.spec(StoreKind::KeyValue));
-        let stream = self.stream.process(
+            .add_store(store.spec(StoreKind::TimestampedKeyValue));
+        let rows = Rows {
+            store: store.name.clone(),
+            keys: self.key_serde.clone(),
+            values: aggregate_serde.clone(),
+        };
+        let values = self.value_serde.clone();
+        let changes = self.stream.process(
             move || KeyValueAggregate {
-                store: store_name.clone(),
-                key_serde: key_serde.clone(),
-                aggregate_serde: aggregate_serde.clone(),
+                rows: rows.clone(),
+                values: values.clone(),
                 updater: updater.clone(),
             },
             &[&store.name],
         );
-        KTable::new(stream, store.name)
+        KTable::aggregated(changes, store.name, self.key_serde.clone(), aggregate_serde)
     }
 
     /// Aggregates per window: [`crate::window::TimeWindows`] (tumbling, hopping),
@@ -142,33 +147,29 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
     }
 }
 
-/// Keeps one aggregate per key and forwards every new value.
+/// Keeps one aggregate per key and forwards every new value with the one it replaces, with the
+/// largest timestamp of the records folded into it (as Kafka Streams does); records with a null
+/// key or value are dropped and counted.
 struct KeyValueAggregate<K, V, A> {
-    store: String,
-    key_serde: Arc<dyn Serde<K>>,
-    aggregate_serde: Arc<dyn Serde<A>>,
+    rows: Rows<K, A>,
+    values: Arc<dyn Serde<V>>,
     updater: Updater<K, V, A>,
 }
 
-impl<K: Data, V: Data, A: Data> Processor<K, V, K, A> for KeyValueAggregate<K, V, A> {
+impl<K: Data, V: Data, A: Data> Processor<K, V, K, Change<A>> for KeyValueAggregate<K, V, A> {
     fn process(
         &mut self,
         record: Record<K, V>,
-        ctx: &mut ProcessorContext<'_, K, A>,
+        ctx: &mut ProcessorContext<'_, K, Change<A>>,
     ) -> Result<(), ProcessError> {
-        let serde_error = ProcessError::serialization(&self.store);
-        let key = self
-            .key_serde
-            .serialize(&self.store, &record.key)
-            .map_err(&serde_error)?;
-        let store = ctx.key_value_store(&self.store)?;
-        let old = match store.get(&key)? {
-            Some(bytes) => Some(
-                self.aggregate_serde
-                    .deserialize(&self.store, &bytes)
-                    .map_err(&serde_error)?,
-            ),
-            None => None,
+        if self.rows.keys.is_null(&record.key) || self.values.is_null(&record.value) {
+            ctx.record_drop();
+            return Ok(());
+        }
+        let key = self.rows.key_bytes(&record.key)?;
+        let (old, old_timestamp) = match self.rows.get(ctx, &key)? {
+            Some(row) => (Some(row.value), row.timestamp),
+            None => (None, i64::MIN),
         };
         let Record {
             key: typed_key,
@@ -176,15 +177,15 @@ impl<K: Data, V: Data, A: Data> Processor<K, V, K, A> for KeyValueAggregate<K, V
             timestamp,
             headers,
         } = record;
-        let new = (self.updater)(&typed_key, value, old);
-        let bytes = self
-            .aggregate_serde
-            .serialize(&self.store, &new)
-            .map_err(&serde_error)?;
-        store.put(&key, &bytes)?;
+        let new = (self.updater)(&typed_key, value, old.clone());
+        let timestamp = timestamp.max(old_timestamp);
+        self.rows.put(ctx, &key, Some(&new), timestamp)?;
         ctx.forward(Record {
             key: typed_key,
-            value: new,
+            value: Change {
+                new: Some(new),
+                old,
+            },
             timestamp,
             headers,
         })

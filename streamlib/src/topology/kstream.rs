@@ -40,7 +40,7 @@ impl<K: Data, V: Data> KStream<K, V> {
         }
     }
 
-    fn then<K2: Data, V2: Data, P>(
+    pub(crate) fn then<K2: Data, V2: Data, P>(
         &self,
         kind: &str,
         rekeys: bool,
@@ -69,6 +69,21 @@ impl<K: Data, V: Data> KStream<K, V> {
                     ctx.forward(r)?;
                 }
                 Ok(())
+            })
+        })
+    }
+
+    /// Drops (and counts) the records whose key `keys` calls null, as Kafka Streams' stateful
+    /// operations do.
+    pub(crate) fn without_null_keys(&self, keys: Arc<dyn Serde<K>>) -> Self {
+        self.then("FILTER-NULL-KEYS", false, move || {
+            let keys = keys.clone();
+            stateless(move |r: crate::record::Record<K, V>, ctx| {
+                if keys.is_null(&r.key) {
+                    ctx.record_drop();
+                    return Ok(());
+                }
+                ctx.forward(r)
             })
         })
     }
@@ -290,7 +305,11 @@ impl<K: Data, V: Data> KStream<K, V> {
 
     /// Writes the stream to an internal `<application.id>-<name>-repartition` topic and reads
     /// it back, so records of one key meet in one task.
-    fn repartition(&self, key_serde: Arc<dyn Serde<K>>, value_serde: Arc<dyn Serde<V>>) -> Self {
+    pub(crate) fn repartition(
+        &self,
+        key_serde: Arc<dyn Serde<K>>,
+        value_serde: Arc<dyn Serde<V>>,
+    ) -> Self {
         let topic = {
             let mut state = self.state.borrow_mut();
             let topic = format!("{}-repartition", state.name("REPARTITION"));

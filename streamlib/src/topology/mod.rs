@@ -14,15 +14,21 @@
 //! ```
 
 mod builder;
+mod change;
 mod describe;
 pub(crate) mod graph;
 mod grouped;
+mod joiner;
 mod kstream;
 mod ktable;
 mod late;
+mod rows;
 mod session_aggregate;
 mod sliding_aggregate;
 mod stateless;
+mod stream_join;
+mod stream_table_join;
+mod table_join;
 mod time_window_aggregate;
 pub mod windowed;
 
@@ -35,6 +41,7 @@ pub use graph::Data;
 pub use grouped::{KGroupedStream, Materialized};
 pub use kstream::{KStream, Predicate};
 pub use ktable::KTable;
+pub use stream_join::{JoinWindows, StreamJoined};
 pub use windowed::{
     SessionWindowedKStream, SlidingWindowedKStream, TimeWindowedKStream, WindowDefinition,
     WindowedKStream,
@@ -48,6 +55,10 @@ use graph::{Graph, NodeKind, TopicName};
 pub enum StoreKind {
     /// Plain key-value store.
     KeyValue,
+    /// Key-value store whose values carry the timestamp of the update that wrote them
+    /// (`[timestamp: 8 bytes, big-endian i64][value]`): the rows of tables and aggregations.
+    /// Interactive queries answer with the values alone.
+    TimestampedKeyValue,
     /// Window store (key, window start) → value.
     Window {
         /// How long a window's entries matter after the window starts: window size plus grace
@@ -249,7 +260,9 @@ impl Topology {
                     StoreKind::Window { retention, .. } | StoreKind::Session { retention } => {
                         InternalTopicKind::WindowedChangelog { retention }
                     }
-                    StoreKind::KeyValue | StoreKind::Ttl { .. } => InternalTopicKind::Changelog,
+                    StoreKind::KeyValue
+                    | StoreKind::TimestampedKeyValue
+                    | StoreKind::Ttl { .. } => InternalTopicKind::Changelog,
                 },
             });
         repartition.chain(changelogs).collect()

@@ -268,7 +268,8 @@ impl<K: Data, V: Data, W: WindowDefinition> WindowedKStream<K, V, W> {
         let windows = self.windows;
         let updates = self
             .stream
+            .without_null_keys(self.key_serde.clone())
             .process(move || windows.processor(parts.clone()), &[&store.name]);
-        KTable::new(updates, store.name)
+        KTable::of_updates(updates, store.name)
     }
 }

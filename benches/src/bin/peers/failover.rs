@@ -190,7 +190,7 @@ pub fn instance(args: &Instance) -> Result<()> {
         .group_by_key(StringSerde, StringSerde)
         .count(failover::STORE)
         .to_stream()
-        .to(&args.output, StringSerde, I64Serde);
+        .to(&args.output, StringSerde, Nullable(I64Serde));
     let mut config = StreamsConfig::new(&args.app_id, &args.bootstrap);
     config.state_dir = args.state_dir.clone();
     config.processing_guarantee = ProcessingGuarantee::ExactlyOnceV2;
