@@ -31,6 +31,16 @@ fn present(v: &Text) -> Option<&String> {
     v.as_ref()
 }
 
+/// `group:amount` → `(group, amount)`, as `v.split(":")` does in Java.
+fn group_and_amount(v: &str) -> (Text, String) {
+    let (group, amount) = v.split_once(':').unwrap_or((v, ""));
+    (Some(group.to_string()), amount.to_string())
+}
+
+fn number(v: &str) -> i64 {
+    v.parse().unwrap_or_default()
+}
+
 fn windows() -> JoinWindows {
     JoinWindows::of_time_difference_and_grace(Duration::from_secs(10), Duration::from_secs(5))
 }
@@ -138,6 +148,28 @@ fn topology(name: &str) -> Option<Topology> {
                 .map_values(Option::flatten)
                 .to("out", N, N)
         }
+        "table_group_reduce" => b
+            .table("in", N, StringSerde, "in")
+            .group_by(|_, v| group_and_amount(v), N, StringSerde)
+            .reduce(
+                |agg, v| (number(&agg) + number(&v)).to_string(),
+                |agg, v| (number(&agg) - number(&v)).to_string(),
+                "groups",
+            )
+            .to_stream()
+            .to("out", N, N),
+        "table_group_aggregate" => b
+            .table("in", N, StringSerde, "in")
+            .group_by(|_, v| group_and_amount(v), N, StringSerde)
+            .aggregate(
+                || "0".to_string(),
+                |_, v, agg| (number(&agg) + number(v)).to_string(),
+                |_, v, agg| (number(&agg) - number(v)).to_string(),
+                StringSerde,
+                "groups",
+            )
+            .to_stream()
+            .to("out", N, N),
         _ => return None,
     }
     Some(b.build())
