@@ -98,6 +98,21 @@ fn admin(bootstrap: &str) -> (AdminClient<DefaultClientContext>, tokio::runtime:
 /// # Panics
 /// Panics when a record cannot be produced.
 pub fn produce(bootstrap: &str, topic: &str, records: &[(Vec<u8>, Vec<u8>, i64)]) {
+    let records: Vec<_> = records
+        .iter()
+        .map(|(key, value, ts)| (key.clone(), Some(value.clone()), *ts))
+        .collect();
+    produce_nullable(bootstrap, topic, &records);
+}
+
+/// A record to produce: key, value (`None`: a tombstone), timestamp.
+pub type NullableRecord = (Vec<u8>, Option<Vec<u8>>, i64);
+
+/// [`produce`] of records whose value may be null (tombstones).
+///
+/// # Panics
+/// Panics when a record cannot be produced.
+pub fn produce_nullable(bootstrap: &str, topic: &str, records: &[NullableRecord]) {
     let producer: ThreadedProducer<_> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
@@ -105,7 +120,10 @@ pub fn produce(bootstrap: &str, topic: &str, records: &[(Vec<u8>, Vec<u8>, i64)]
         .create()
         .expect("producer");
     for (key, value, ts) in records {
-        let mut record = BaseRecord::to(topic).key(key).payload(value).timestamp(*ts);
+        let mut record = BaseRecord::<Vec<u8>, Vec<u8>>::to(topic)
+            .key(key)
+            .timestamp(*ts);
+        record.payload = value.as_ref();
         loop {
             match producer.send(record) {
                 Ok(()) => break,

@@ -1,0 +1,310 @@
+//! Tables and joins on the real broker, under exactly-once: one application with a stream–table
+//! (inner, left), a windowed stream–stream (inner, left, outer) and a table–table (inner, left,
+//! outer) join over four partitions, restarted mid-stream on an empty state directory (so its
+//! stores restore from their changelogs), must write what the `TopologyTestDriver` writes for
+//! the same inputs. Needs `KAFKA_BOOTSTRAP` (see `scripts/test`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use streamlib::error::StreamsError;
+use streamlib::partition::partition_for_key;
+use streamlib::prelude::*;
+use streamlib::runtime::{KafkaStreams, ProcessingGuarantee, StreamsConfig};
+use streamlib::testing::{
+    consume_until, create_topic, kafka_bootstrap, produce_nullable, unique_topic, Consumed,
+    DriverConfig, TopologyTestDriver,
+};
+use streamlib::topology::{JoinWindows, StreamJoined};
+
+const WAIT: Duration = Duration::from_secs(90);
+const PARTITIONS: i32 = 4;
+const OUTPUTS: [&str; 8] = [
+    "st-inner", "st-left", "ss-inner", "ss-left", "ss-outer", "tt-inner", "tt-left", "tt-outer",
+];
+
+/// Topic names of one run: inputs `ls`, `rs` (streams), `lt`, `rt` (tables) and the outputs.
+struct Topics {
+    app: String,
+    names: BTreeMap<&'static str, String>,
+}
+
+impl Topics {
+    fn new() -> Self {
+        let names = ["ls", "rs", "lt", "rt"]
+            .into_iter()
+            .chain(OUTPUTS)
+            .map(|name| (name, unique_topic(&format!("joins-{name}"))))
+            .collect();
+        Self {
+            app: unique_topic("joins"),
+            names,
+        }
+    }
+
+    fn get(&self, name: &str) -> &str {
+        &self.names[name]
+    }
+}
+
+fn pair(l: &str, r: Option<&String>) -> String {
+    format!("{l}|{}", r.map_or("null", String::as_str))
+}
+
+fn topology(t: &Topics) -> Topology {
+    let b = StreamsBuilder::new();
+    let s = StringSerde;
+    let right_table = b.table(t.get("rt"), s, s, "rt");
+    let left_table = b.table(t.get("lt"), s, s, "lt");
+    let left = b.stream(t.get("ls"), s, s);
+    let right = b.stream(t.get("rs"), s, s);
+    left.join_table(&right_table, s, |l, r| pair(l, Some(r)))
+        .to(t.get("st-inner"), s, s);
+    left.left_join_table(&right_table, s, |l, r| pair(l, r))
+        .to(t.get("st-left"), s, s);
+    let windows =
+        JoinWindows::of_time_difference_and_grace(Duration::from_secs(10), Duration::from_secs(5));
+    let serdes = || StreamJoined::with(s, s, s);
+    left.join(&right, |l, r| pair(l, Some(r)), windows, serdes())
+        .to(t.get("ss-inner"), s, s);
+    left.left_join(&right, |l, r| pair(l, r), windows, serdes())
+        .to(t.get("ss-left"), s, s);
+    left.outer_join(
+        &right,
+        |l, r| pair(l.map_or("null", String::as_str), r),
+        windows,
+        serdes(),
+    )
+    .to(t.get("ss-outer"), s, s);
+    let tables = Nullable(s);
+    left_table
+        .join(&right_table, |l, r| pair(l, Some(r)))
+        .to_stream()
+        .to(t.get("tt-inner"), s, tables);
+    left_table
+        .left_join(&right_table, |l, r| pair(l, r))
+        .to_stream()
+        .to(t.get("tt-left"), s, tables);
+    left_table
+        .outer_join(&right_table, |l, r| {
+            pair(l.map_or("null", String::as_str), r)
+        })
+        .to_stream()
+        .to(t.get("tt-outer"), s, tables);
+    b.build()
+}
+
+/// One input record: topic, key, value (`None`: tombstone), timestamp.
+type Input = (&'static str, String, Option<String>, i64);
+
+/// The inputs, in phases of one topic each: table rows (updates, deletes, keys on one side
+/// only), then stream records (some joining within the window, some never joining), then one
+/// left record per partition an hour later, so that every task's stream time passes the windows
+/// and grace of all the others and the left and outer joins emit what never joined.
+///
+/// The runtime processes a task's records in the order its consumer returns them, not ordered
+/// by timestamp across the task's partitions (Kafka Streams' `max.task.idle.ms`), so the test
+/// lets each phase be processed before it produces the next: then the broker and the driver
+/// see the same order.
+fn phases(base: i64) -> Vec<Vec<Input>> {
+    let row = |topic, key: String, value: Option<String>, dt| (topic, key, value, base + dt);
+    let k = |i| format!("k{i}");
+    let right_rows = (0..12).map(|i| row("rt", k(i), Some(format!("r{i}")), i));
+    let left_rows = (0..12)
+        .filter(|i| i % 3 != 0)
+        .map(|i| row("lt", k(i), Some(format!("l{i}")), 20 + i));
+    let right_deletes = (0..4).map(|i| row("rt", k(i), None, 100 + i));
+    let left_updates = (0..4)
+        .map(|i| row("lt", k(i), Some(format!("l{i}b")), 110 + i))
+        .chain([row("lt", k(5), None, 120)]);
+    let lefts = (0..16).map(|i| row("ls", k(i), Some(format!("a{i}")), 1_000 + i * 10));
+    let rights = (0..16)
+        .filter(|i| i % 2 == 0)
+        .map(|i| row("rs", k(i), Some(format!("b{i}")), 3_000 + i * 10))
+        .chain((0..6).map(|i| row("rs", format!("only-right-{i}"), Some("c".into()), 4_000 + i)));
+    let mut flushed = [false; PARTITIONS as usize];
+    let mut flush = Vec::new();
+    for i in 0.. {
+        let key = format!("flush-{i}");
+        let p = partition_for_key(key.as_bytes(), PARTITIONS) as usize;
+        if !flushed[p] {
+            flushed[p] = true;
+            flush.push(row("ls", key, Some("f".into()), 3_600_000));
+        }
+        if flushed.iter().all(|f| *f) {
+            break;
+        }
+    }
+    vec![
+        right_rows.collect(),
+        left_rows.collect(),
+        right_deletes.collect(),
+        left_updates.collect(),
+        lefts.collect(),
+        rights.collect(),
+        flush,
+    ]
+}
+
+/// What the driver writes to each output for `inputs`, piped in order.
+fn expected(t: &Topics, inputs: &[Input]) -> BTreeMap<&'static str, Vec<(String, Option<String>)>> {
+    let config = DriverConfig {
+        partitions: PARTITIONS,
+        ..DriverConfig::default()
+    };
+    let mut driver = TopologyTestDriver::new(topology(t), config).unwrap();
+    for (topic, key, value, ts) in inputs {
+        driver
+            .pipe(
+                t.get(topic),
+                &StringSerde,
+                &Nullable(StringSerde),
+                key.clone(),
+                value.clone(),
+                *ts,
+            )
+            .unwrap();
+    }
+    OUTPUTS
+        .into_iter()
+        .map(|name| {
+            let records = driver
+                .read_output(t.get(name), &StringSerde, &Nullable(StringSerde))
+                .unwrap();
+            (
+                name,
+                records.into_iter().map(|r| (r.key, r.value)).collect(),
+            )
+        })
+        .collect()
+}
+
+fn produce_all(t: &Topics, inputs: &[Input]) {
+    for topic in ["ls", "rs", "lt", "rt"] {
+        let records: Vec<_> = inputs
+            .iter()
+            .filter(|(name, ..)| *name == topic)
+            .map(|(_, key, value, ts)| {
+                (
+                    key.clone().into_bytes(),
+                    value.clone().map(String::into_bytes),
+                    *ts,
+                )
+            })
+            .collect();
+        produce_nullable(&kafka_bootstrap(), t.get(topic), &records);
+    }
+}
+
+fn decoded(records: &[Consumed]) -> Vec<(String, Option<String>)> {
+    records
+        .iter()
+        .map(|c| {
+            let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+            (text(&c.key), c.value.as_deref().map(text))
+        })
+        .collect()
+}
+
+/// Waits until `output` holds `count` committed records, and returns them.
+fn read(t: &Topics, output: &str, count: usize) -> Vec<(String, Option<String>)> {
+    let got = consume_until(
+        &kafka_bootstrap(),
+        t.get(output),
+        "read_committed",
+        WAIT,
+        |got| got.len() >= count,
+    );
+    decoded(&got)
+}
+
+fn config(t: &Topics, state_dir: &Path) -> StreamsConfig {
+    let mut config = StreamsConfig::new(&t.app, &kafka_bootstrap());
+    config.state_dir = state_dir.to_path_buf();
+    config.processing_guarantee = ProcessingGuarantee::ExactlyOnceV2;
+    config.commit_interval = Some(Duration::from_millis(100));
+    config
+}
+
+/// Records grouped by key in production order: partitions interleave differently on the broker
+/// and in the driver, but each key's records keep their order.
+fn by_key(records: Vec<(String, Option<String>)>) -> BTreeMap<String, Vec<Option<String>>> {
+    let mut keys: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
+    for (key, value) in records {
+        keys.entry(key).or_default().push(value);
+    }
+    keys
+}
+
+#[test]
+fn every_join_kind_on_kafka_equals_the_driver_across_a_restart_with_restore() {
+    let t = Topics::new();
+    for (name, topic) in &t.names {
+        let partitions = if OUTPUTS.contains(name) {
+            1
+        } else {
+            PARTITIONS
+        };
+        create_topic(&kafka_bootstrap(), topic, partitions);
+    }
+    let phases = phases(streamlib_now());
+    let restart_after = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let mut app = KafkaStreams::new(topology(&t), config(&t, dir.path()));
+    app.start().unwrap();
+    for (i, phase) in phases.iter().enumerate() {
+        if i == restart_after {
+            // Run 2 on an empty state directory: every store restores from its changelog.
+            app.close().unwrap();
+            app = KafkaStreams::new(topology(&t), config(&t, empty.path()));
+            app.start().unwrap();
+        }
+        produce_all(&t, phase);
+        let so_far: Vec<Input> = phases[..=i].iter().flatten().cloned().collect();
+        let want = expected(&t, &so_far);
+        for name in OUTPUTS {
+            let got = read(&t, name, want[name].len());
+            assert_eq!(
+                by_key(got),
+                by_key(want[name].clone()),
+                "{name} after phase {i}"
+            );
+        }
+    }
+    assert!(app.is_running());
+    app.close().unwrap();
+}
+
+#[test]
+fn a_join_of_topics_with_different_partition_counts_does_not_start() {
+    let (stream, table) = (unique_topic("copart-s"), unique_topic("copart-t"));
+    create_topic(&kafka_bootstrap(), &stream, 4);
+    create_topic(&kafka_bootstrap(), &table, 2);
+    let b = StreamsBuilder::new();
+    let rows = b.table(&table, StringSerde, StringSerde, "rows");
+    b.stream(&stream, StringSerde, StringSerde)
+        .join_table(&rows, StringSerde, |l, r| pair(l, Some(r)))
+        .to(&unique_topic("copart-out"), StringSerde, StringSerde);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StreamsConfig::new(&unique_topic("copart"), &kafka_bootstrap());
+    config.state_dir = dir.path().to_path_buf();
+    let mut app = KafkaStreams::new(b.build(), config);
+    match app.start() {
+        Err(StreamsError::PartitionCountMismatch(counts)) => {
+            assert!(counts.contains(&(stream.clone(), 4)), "{counts:?}");
+            assert!(counts.contains(&(table.clone(), 2)), "{counts:?}");
+        }
+        other => panic!("expected a partition count mismatch, got {other:?}"),
+    }
+}
+
+/// Now, in ms: record timestamps must be recent, or the broker's time-based retention deletes
+/// them while the test runs.
+fn streamlib_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
