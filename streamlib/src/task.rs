@@ -17,6 +17,7 @@ use crate::processor::node::{NodeId, SourceNode};
 use crate::processor::{PunctuationType, PunctuatorId};
 use crate::query::{execute, Position, QueryFailure, RawAnswer, StoreQuery};
 use crate::record::{RawRecord, RecordMetadata};
+use crate::state::global::GlobalStores;
 use crate::state::{
     memory_store, rocksdb_store, ChangelogEntry, KeyValueStore, RocksDbShared, SessionStore,
     StateError, StateStore, TtlKeyValueStore, WindowStore,
@@ -76,6 +77,8 @@ pub struct StoreLocation {
     pub app_state_dir: Option<PathBuf>,
     /// Block cache and write buffers shared by every RocksDB store of the process.
     pub shared: RocksDbShared,
+    /// The instance's global stores, which every task reads.
+    pub(crate) globals: GlobalStores,
 }
 
 pub(crate) enum TaskStore {
@@ -200,6 +203,7 @@ pub(crate) struct TaskContext {
     pub(crate) wall_clock: i64,
     pub(crate) metadata: Option<RecordMetadata>,
     pub(crate) stores: TaskStores,
+    pub(crate) globals: GlobalStores,
     pub(crate) outputs: Vec<RawRecord>,
     pub(crate) metrics: TaskMetrics,
     punctuators: Vec<Scheduled>,
@@ -292,6 +296,7 @@ impl Task {
             wall_clock,
             metadata: None,
             stores,
+            globals: location.globals.clone(),
             outputs: Vec::new(),
             metrics: TaskMetrics::default(),
             punctuators: Vec::new(),

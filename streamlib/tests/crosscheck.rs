@@ -41,6 +41,12 @@ fn number(v: &str) -> i64 {
     v.parse().unwrap_or_default()
 }
 
+/// `v.split(":")[0]` of a `fk:payload` value.
+fn foreign_key(_: &Text, v: &Text) -> Text {
+    let v = v.as_deref().unwrap_or_default();
+    Some(v.split(':').next().unwrap_or_default().to_string())
+}
+
 fn windows() -> JoinWindows {
     JoinWindows::of_time_difference_and_grace(Duration::from_secs(10), Duration::from_secs(5))
 }
@@ -95,6 +101,18 @@ fn topology(name: &str) -> Option<Topology> {
             let table = b.table("right", N, StringSerde, "right");
             b.stream("left", N, N)
                 .left_join_table(&table, N, |l, r| joined(present(l), r))
+                .to("out", N, N)
+        }
+        "stream_globaltable_inner" => {
+            let table = b.global_table("right", N, StringSerde, "right");
+            b.stream("left", N, N)
+                .join_global(&table, foreign_key, N, |l, r| joined(present(l), Some(r)))
+                .to("out", N, N)
+        }
+        "stream_globaltable_left" => {
+            let table = b.global_table("right", N, StringSerde, "right");
+            b.stream("left", N, N)
+                .left_join_global(&table, foreign_key, N, |l, r| joined(present(l), r))
                 .to("out", N, N)
         }
         "stream_stream_inner" => b

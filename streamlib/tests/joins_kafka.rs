@@ -2,7 +2,8 @@
 //! (inner, left), a windowed stream–stream (inner, left, outer) and a table–table (inner, left,
 //! outer) join over four partitions, restarted mid-stream on an empty state directory (so its
 //! stores restore from their changelogs), must write what the `TopologyTestDriver` writes for
-//! the same inputs. Needs `KAFKA_BOOTSTRAP` (see `scripts/test`).
+//! the same inputs; and a global table, restored before processing and kept current. Needs
+//! `KAFKA_BOOTSTRAP` (see `scripts/test`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -209,14 +210,7 @@ fn decoded(records: &[Consumed]) -> Vec<(String, Option<String>)> {
 
 /// Waits until `output` holds `count` committed records, and returns them.
 fn read(t: &Topics, output: &str, count: usize) -> Vec<(String, Option<String>)> {
-    let got = consume_until(
-        &kafka_bootstrap(),
-        t.get(output),
-        "read_committed",
-        WAIT,
-        |got| got.len() >= count,
-    );
-    decoded(&got)
+    read_topic(t.get(output), count)
 }
 
 fn config(t: &Topics, state_dir: &Path) -> StreamsConfig {
@@ -307,4 +301,122 @@ fn streamlib_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+/// A global table of a two-partition topic joined from a four-partition stream: restored in full
+/// before processing starts, kept current while running, a malformed row skipped and counted,
+/// and resumed from its stored offsets after a restart (nothing read twice).
+#[test]
+fn a_global_table_restores_before_processing_and_stays_current() {
+    let (coins, trades, out) = (
+        unique_topic("global-coins"),
+        unique_topic("global-trades"),
+        unique_topic("global-out"),
+    );
+    create_topic(&kafka_bootstrap(), &coins, 2);
+    create_topic(&kafka_bootstrap(), &trades, PARTITIONS);
+    create_topic(&kafka_bootstrap(), &out, 1);
+    let now = streamlib_now();
+    let row =
+        |key: &str, value: Option<&[u8]>| (key.as_bytes().to_vec(), value.map(<[u8]>::to_vec), now);
+    produce_nullable(
+        &kafka_bootstrap(),
+        &coins,
+        &[
+            row("btc", Some(b"Bitcoin")),
+            row("eth", Some(b"Ether")),
+            row("bad", Some(&[0xff, 0xfe])), // not UTF-8: skipped
+            row("doge", Some(b"Dogecoin")),
+            row("doge", None),
+        ],
+    );
+    let topology = || {
+        let b = StreamsBuilder::new();
+        let names = b.global_table(&coins, StringSerde, StringSerde, "coin-names");
+        b.stream(&trades, StringSerde, StringSerde)
+            .left_join_global(
+                &names,
+                |_, trade: &String| trade.split(':').next().unwrap_or_default().to_string(),
+                StringSerde,
+                |trade, name| pair(trade, name),
+            )
+            .to(&out, StringSerde, StringSerde);
+        b.build()
+    };
+    let app_id = unique_topic("global");
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut config = StreamsConfig::new(&app_id, &kafka_bootstrap());
+        config.state_dir = dir.path().to_path_buf();
+        config.processing_guarantee = ProcessingGuarantee::ExactlyOnceV2;
+        config.commit_interval = Some(Duration::from_millis(100));
+        config
+    };
+    let trade =
+        |id: &str, value: &str| (id.as_bytes().to_vec(), Some(value.as_bytes().to_vec()), now);
+    let mut app = KafkaStreams::new(topology(), config());
+    app.start().unwrap();
+    assert_eq!(
+        app.metrics()
+            .global_records
+            .load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
+    assert_eq!(
+        app.metrics()
+            .global_skipped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    produce_nullable(
+        &kafka_bootstrap(),
+        &trades,
+        &[
+            trade("t1", "btc:1"),
+            trade("t2", "doge:2"),
+            trade("t3", "bad:3"),
+        ],
+    );
+    let got = read_topic(&out, 3);
+    assert_eq!(
+        by_key(got),
+        by_key(vec![
+            ("t1".into(), Some("btc:1|Bitcoin".into())),
+            ("t2".into(), Some("doge:2|null".into())),
+            ("t3".into(), Some("bad:3|null".into())),
+        ])
+    );
+    // An update while running is seen by the next record.
+    produce_nullable(&kafka_bootstrap(), &coins, &[row("doge", Some(b"Doge"))]);
+    streamlib::testing::wait_for("the global update", WAIT, || {
+        app.metrics()
+            .global_records
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 5
+    });
+    produce_nullable(&kafka_bootstrap(), &trades, &[trade("t4", "doge:4")]);
+    let got = read_topic(&out, 4);
+    assert_eq!(got[3], ("t4".into(), Some("doge:4|Doge".into())));
+    app.close().unwrap();
+    // A restart on the same state directory resumes from the stored offsets.
+    let mut app = KafkaStreams::new(topology(), config());
+    app.start().unwrap();
+    assert_eq!(
+        app.metrics()
+            .global_records
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    produce_nullable(&kafka_bootstrap(), &trades, &[trade("t5", "eth:5")]);
+    let got = read_topic(&out, 5);
+    assert_eq!(got[4], ("t5".into(), Some("eth:5|Ether".into())));
+    app.close().unwrap();
+}
+
+/// Waits until `topic` holds `count` committed records, and returns them.
+fn read_topic(topic: &str, count: usize) -> Vec<(String, Option<String>)> {
+    let got = consume_until(&kafka_bootstrap(), topic, "read_committed", WAIT, |got| {
+        got.len() >= count
+    });
+    decoded(&got)
 }

@@ -106,6 +106,21 @@ impl<K, V> ProcessorContext<'_, K, V> {
         self.task.stores.session(name)
     }
 
+    /// The stored row (`[timestamp][value]`) of `key` in the global store named `name`.
+    pub(crate) fn global_row(
+        &self,
+        name: &str,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, ProcessError> {
+        match self.task.globals.get(name, key) {
+            Some(row) => Ok(row?),
+            None => Err(ProcessError::UnknownStore {
+                name: name.to_string(),
+                kind: "global",
+            }),
+        }
+    }
+
     /// The TTL key-value store named `name`.
     pub fn ttl_store(&mut self, name: &str) -> Result<&mut TtlKeyValueStore, ProcessError> {
         self.task.stores.ttl(name)

@@ -34,6 +34,7 @@ mod collector;
 mod commit;
 mod config;
 mod delivery;
+mod global;
 mod metrics;
 mod queries;
 mod refusal;
@@ -61,9 +62,11 @@ use crate::query::{
 };
 use crate::record::RawRecord;
 use crate::serdes::Serde;
+use crate::state::global::GlobalStores;
 use crate::state::RocksDbShared;
 use crate::task::StoreLocation;
 use crate::topology::Topology;
+use global::GlobalThread;
 use standby::Standbys;
 use thread::{Shared, ThreadSetup};
 
@@ -95,6 +98,10 @@ pub struct RuntimeMetrics {
     pub replaced_threads: AtomicU64,
     /// Changelog records applied to standby replicas.
     pub standby_records: AtomicU64,
+    /// Records of global tables' topics applied to the global stores.
+    pub global_records: AtomicU64,
+    /// Records of global tables' topics skipped (null key, or bytes the serdes do not read).
+    pub global_skipped: AtomicU64,
 }
 
 /// A running (or ready to run) application instance.
@@ -152,9 +159,26 @@ impl KafkaStreams {
             .metrics_registry
             .clone()
             .or_else(|| self.config.metrics_addr.map(|_| MetricsRegistry::default()));
+        let app_state_dir = self.config.state_dir.join(&self.config.application_id);
+        let shared = RocksDbShared::new(self.config.store_memory_bytes);
+        let globals = GlobalStores::open(
+            self.topology.global_stores(),
+            Some(&app_state_dir.join("global")),
+            &shared,
+        )?;
+        // The global tables are read up to their end before any task processes a record.
+        let global = match self.topology.global_stores().is_empty() {
+            true => None,
+            false => Some(GlobalThread::restore(
+                globals.clone(),
+                &self.config,
+                self.metrics.clone(),
+            )?),
+        };
         let location = StoreLocation {
-            app_state_dir: Some(self.config.state_dir.join(&self.config.application_id)),
-            shared: RocksDbShared::new(self.config.store_memory_bytes),
+            app_state_dir: Some(app_state_dir),
+            shared,
+            globals,
         };
         let standbys = Standbys::new(
             &self.topology,
@@ -229,6 +253,18 @@ impl KafkaStreams {
             let (config, running) = (self.config.clone(), self.running.clone());
             let work = move || standbys.run(&config, &running);
             spawn(format!("{app}-standby"), Box::new(work))?;
+        }
+        if let Some(global) = global {
+            let running = self.running.clone();
+            let work = move || {
+                let result = global.run(&running);
+                if result.is_err() {
+                    // A global store that cannot be written stops the instance.
+                    running.store(false, Ordering::SeqCst);
+                }
+                result
+            };
+            spawn(format!("{app}-global"), Box::new(work))?;
         }
         if let Some(registry) = registry {
             let collector = registry.shared_collector::<metrics::RuntimeCollector>();

@@ -22,7 +22,7 @@ const POLL: Duration = Duration::from_millis(50);
 /// be missing from the client's or the broker's metadata yet (NotLeaderForPartition,
 /// LeaderNotAvailable, UnknownTopicOrPartition, librdkafka's local UnknownPartition): those
 /// answers are asked again until [`TIMEOUT`] has passed.
-fn watermarks(
+pub(super) fn watermarks(
     consumer: &BaseConsumer,
     topic: &str,
     partition: i32,
@@ -50,7 +50,7 @@ fn watermarks(
 
 /// The consumer's position in `topic`/`partition` (-1 when it has none). librdkafka answers it
 /// through its main thread, so it is asked only when a poll comes back empty, never per record.
-fn position(consumer: &BaseConsumer, topic: &str, partition: i32) -> i64 {
+pub(super) fn position(consumer: &BaseConsumer, topic: &str, partition: i32) -> i64 {
     consumer
         .position()
         .ok()
@@ -73,7 +73,7 @@ pub(crate) fn restore_record<M: Message>(message: &M) -> RestoreRecord {
 
 /// Whether a consumer error while restoring is one librdkafka recovers from by itself (a broker
 /// down or moving leadership): the restore waits for it, up to [`TIMEOUT`] without progress.
-fn transient(error: &KafkaError) -> bool {
+pub(super) fn transient(error: &KafkaError) -> bool {
     matches!(
         error,
         KafkaError::MessageConsumption(

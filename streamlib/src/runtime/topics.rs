@@ -48,13 +48,15 @@ pub(crate) fn input_topics(topology: &Topology, application_id: &str) -> Vec<Str
     topics
 }
 
-/// Verifies the inputs (present, same partition count) and creates changelog and repartition
+/// Verifies the inputs (present, same partition count; global tables' topics present, with
+/// any count) and creates changelog and repartition
 /// topics with that partition count. Returns the partition count.
 pub(crate) fn prepare(topology: &Topology, config: &StreamsConfig) -> Result<i32, StreamsError> {
     let existing = partition_counts(config)?;
     let sources = topology.source_topics();
     let missing: Vec<String> = sources
         .iter()
+        .chain(&topology.global_topics())
         .filter(|t| !existing.contains_key(*t))
         .cloned()
         .collect();

@@ -29,6 +29,7 @@
 //! ```
 
 pub(crate) mod encoding;
+pub(crate) mod global;
 mod memory;
 mod rocksdb;
 pub(crate) mod session;

@@ -11,6 +11,7 @@ use crate::query::{Query, QueryError, QueryFailure, StateQueryRequest, StateQuer
 use crate::record::{RawRecord, Record};
 use crate::serdes::Serde;
 use crate::state::encoding::split_timestamped;
+use crate::state::global::{Applied, GlobalStores};
 use crate::state::{ChangelogEntry, RocksDbShared};
 use crate::task::{ErrorHandlers, StoreLocation, Task, TaskMetrics, TaskStore};
 use crate::topology::{InternalTopicKind, Topology};
@@ -71,6 +72,7 @@ impl Default for DriverConfig {
 pub struct TopologyTestDriver {
     config: DriverConfig,
     tasks: Vec<Task>,
+    globals: GlobalStores,
     repartition_topics: Vec<Arc<str>>,
     outputs: HashMap<Arc<str>, VecDeque<RawRecord>>,
     offsets: HashMap<(Arc<str>, i32), i64>,
@@ -80,12 +82,21 @@ pub struct TopologyTestDriver {
 impl TopologyTestDriver {
     /// Opens the stores of every task and initializes its processors.
     pub fn new(topology: Topology, config: DriverConfig) -> Result<Self, TopologyError> {
+        let app_state_dir = config
+            .state_dir
+            .as_ref()
+            .map(|d| d.join(&config.application_id));
+        let shared = RocksDbShared::new(config.store_memory_bytes);
+        let globals = GlobalStores::open(
+            topology.global_stores(),
+            app_state_dir.as_ref().map(|d| d.join("global")).as_deref(),
+            &shared,
+        )
+        .map_err(|e| TopologyError::Init(e.to_string()))?;
         let location = StoreLocation {
-            app_state_dir: config
-                .state_dir
-                .as_ref()
-                .map(|d| d.join(&config.application_id)),
-            shared: RocksDbShared::new(config.store_memory_bytes),
+            app_state_dir,
+            shared,
+            globals: globals.clone(),
         };
         let tasks = (0..config.partitions.max(1))
             .map(|p| {
@@ -106,6 +117,7 @@ impl TopologyTestDriver {
             .map(|t| Arc::from(t.topic(&config.application_id)))
             .collect();
         let mut driver = Self {
+            globals,
             wall_clock: config.wall_clock_start,
             config,
             tasks,
@@ -152,6 +164,9 @@ impl TopologyTestDriver {
         value: Option<Vec<u8>>,
         timestamp: i64,
     ) -> Result<(), ProcessError> {
+        if self.globals.reads(topic) {
+            return self.update_global(topic, key, value, timestamp);
+        }
         let mut queue = VecDeque::from([RawRecord {
             topic: Arc::from(topic),
             partition: None,
@@ -168,6 +183,24 @@ impl TopologyTestDriver {
             self.tasks[partition as usize].process(&record)?;
             queue.extend(self.drain(partition as usize)?);
         }
+        Ok(())
+    }
+
+    /// Applies a record of a global table's topic at once, as the global thread would.
+    fn update_global(
+        &mut self,
+        topic: &str,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+    ) -> Result<(), ProcessError> {
+        let topic = Arc::from(topic);
+        let offset = self.next_offset(&topic, 0);
+        let record = (key.as_deref(), value.as_deref(), timestamp);
+        if let Applied::Skipped(reason) = self.globals.apply(&topic, 0, offset, record)? {
+            tracing::warn!(%topic, offset, %reason, "skipping a record of a global table");
+        }
+        self.globals.commit()?;
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::processor::node::{TimestampExtractor, TypedSource};
 use crate::serdes::{Nullable, Serde};
+use crate::state::global::GlobalStoreSpec;
 
 use super::graph::{Data, Factory, Graph, GraphNode, NodeKind, TopicName};
 use super::ktable::table_of;
@@ -18,6 +19,7 @@ pub(crate) struct BuilderState {
     pub(crate) graph: Graph,
     pub(crate) stores: Vec<StoreSpec>,
     pub(crate) repartition_topics: Vec<String>,
+    pub(crate) global_stores: Vec<GlobalStoreSpec>,
     wall_clock_lag: Option<i64>,
 }
 
@@ -85,7 +87,7 @@ impl BuilderState {
 /// ```
 #[derive(Default)]
 pub struct StreamsBuilder {
-    state: Rc<RefCell<BuilderState>>,
+    pub(crate) state: Rc<RefCell<BuilderState>>,
 }
 
 impl StreamsBuilder {
@@ -182,6 +184,7 @@ impl StreamsBuilder {
             graph: Arc::new(state.graph),
             stores: state.stores,
             repartition_topics: state.repartition_topics,
+            global_stores: state.global_stores,
             wall_clock_lag: state.wall_clock_lag,
         }
     }

@@ -16,6 +16,7 @@
 mod builder;
 mod change;
 mod describe;
+mod global_table;
 pub(crate) mod graph;
 mod grouped;
 mod grouped_table;
@@ -38,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use builder::StreamsBuilder;
+pub use global_table::GlobalKTable;
 pub use graph::Data;
 pub use grouped::{KGroupedStream, Materialized};
 pub use grouped_table::KGroupedTable;
@@ -50,6 +52,7 @@ pub use windowed::{
 };
 
 use crate::processor::node::SourceNode;
+use crate::state::global::GlobalStoreSpec;
 use graph::{Graph, NodeKind, TopicName};
 
 /// The kind of a state store.
@@ -205,6 +208,7 @@ pub struct Topology {
     graph: Arc<Graph>,
     stores: Vec<StoreSpec>,
     repartition_topics: Vec<String>,
+    global_stores: Vec<GlobalStoreSpec>,
     wall_clock_lag: Option<i64>,
 }
 
@@ -214,7 +218,19 @@ impl Topology {
         &self.stores
     }
 
-    /// User topics read by the topology.
+    /// The global tables' stores, with the topics that feed them.
+    pub(crate) fn global_stores(&self) -> &[GlobalStoreSpec] {
+        &self.global_stores
+    }
+
+    /// Topics read into global tables (by every instance, in full).
+    pub fn global_topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self.global_stores.iter().map(|g| g.topic.clone()).collect();
+        topics.sort();
+        topics
+    }
+
+    /// User topics read by the topology's tasks (global tables' topics are not among them).
     pub fn source_topics(&self) -> Vec<String> {
         self.topics(|kind| match kind {
             NodeKind::Source {
