@@ -255,6 +255,20 @@ impl Collector for RuntimeCollector {
         )?;
         counter(
             e,
+            "streamlib_global_records",
+            "Records of global tables' topics applied to the global stores.",
+            &values,
+            |v| load(&v.runtime.global_records),
+        )?;
+        counter(
+            e,
+            "streamlib_global_skipped",
+            "Records of global tables' topics skipped: a null key, or bytes the serdes do not read.",
+            &values,
+            |v| load(&v.runtime.global_skipped),
+        )?;
+        counter(
+            e,
             "streamlib_stream_threads_replaced",
             "Stream threads that failed and were replaced.",
             &values,
