@@ -166,6 +166,18 @@ fn topology(name: &str) -> Option<Topology> {
                 .map_values(Option::flatten)
                 .to("out", N, N)
         }
+        "table_fk_join" => {
+            let right = b.table("right", N, StringSerde, "right");
+            b.table("left", N, StringSerde, "left")
+                .join_foreign_key(
+                    &right,
+                    |v| foreign_key(&None, &Some(v.clone())),
+                    |l, r| joined(Some(l), Some(r)),
+                )
+                .to_stream()
+                .map_values(Option::flatten)
+                .to("out", N, N)
+        }
         "table_group_reduce" => b
             .table("in", N, StringSerde, "in")
             .group_by(|_, v| group_and_amount(v), N, StringSerde)

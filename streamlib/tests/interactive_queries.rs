@@ -352,18 +352,16 @@ fn queries_during_rebalances_never_return_wrong_data() {
 fn a_restoring_partition_says_so_and_then_answers_the_restored_value() {
     let app = App::new("iq-restore");
     // A changelog of 300 000 writes to restore before the task may answer: 1 000 keys, each
-    // last set to its own number.
+    // last set to its own number. A count's row is `[timestamp][count]`, both 8 bytes big-endian
+    // (`StoreKind::TimestampedKeyValue`).
     let changelog = streamlib::topology::changelog_topic(&app.app, "counts");
     create_topic(&kafka_bootstrap(), &changelog, PARTITIONS);
     let writes: Vec<(Vec<u8>, Vec<u8>, i64)> = (0..300_000i64)
         .map(|i| {
             let k = i % 1_000;
             let value = if i >= 299_000 { k } else { -1 };
-            (
-                key(k as usize).into_bytes(),
-                value.to_be_bytes().to_vec(),
-                now_ms(),
-            )
+            let row = [now_ms().to_be_bytes(), value.to_be_bytes()].concat();
+            (key(k as usize).into_bytes(), row, now_ms())
         })
         .collect();
     produce(&kafka_bootstrap(), &changelog, &writes);

@@ -2,8 +2,10 @@
 //! verifier proves from its `read_committed` outputs that every input is reflected exactly once
 //! (exactly-once v2), or at least once with the duplicates counted (at-least-once).
 //!
-//! The app under test — echo of the input, per-key running sum and count, and a 10 s windowed
-//! count — is this same binary started with `--child`. Needs `KAFKA_BOOTSTRAP`.
+//! The app under test — echo of the input, per-key running sum and count, a 10 s windowed count,
+//! and a stream–table join of each input with its key's running sum and count (so every input
+//! must meet the table exactly as it stood after that input) — is this same binary started with
+//! `--child`. Needs `KAFKA_BOOTSTRAP`.
 //! `SYSTEM_TEST_KILLS` (default 10) and `SYSTEM_TEST_RECORDS` (default 20000) size the run;
 //! `SYSTEM_TEST_GUARANTEES` (default `exactly_once_v2,at_least_once`) picks the guarantees.
 //! Then the exactly-once run repeats on a three-broker cluster of its own (started with
@@ -36,18 +38,24 @@ fn child() {
     let input = b.stream(&env("SYS_INPUT"), StringSerde, I64Serde);
     input.to(&env("SYS_ECHO"), StringSerde, I64Serde);
     let grouped = input.group_by_key(StringSerde, I64Serde);
-    grouped
-        .aggregate(
-            || (0i64, 0i64),
-            |_, v, (sum, n)| (sum + v, n + 1),
-            JsonSerde::<(i64, i64)>::new(),
-            "sums",
-        )
-        .to_stream()
+    let sums = grouped.aggregate(
+        || (0i64, 0i64),
+        |_, v, (sum, n)| (sum + v, n + 1),
+        JsonSerde::<(i64, i64)>::new(),
+        "sums",
+    );
+    sums.to_stream().to(
+        &env("SYS_SUMS"),
+        StringSerde,
+        Nullable(JsonSerde::<(i64, i64)>::new()),
+    );
+    // The aggregate runs first (it was attached first), so each input meets its own update.
+    input
+        .join_table(&sums, I64Serde, |v, (sum, n)| (*v, *sum, *n))
         .to(
-            &env("SYS_SUMS"),
+            &env("SYS_JOINED"),
             StringSerde,
-            Nullable(JsonSerde::<(i64, i64)>::new()),
+            JsonSerde::<(i64, i64, i64)>::new(),
         );
     grouped
         .windowed_by(
@@ -95,6 +103,7 @@ struct Run {
     echo: String,
     sums: String,
     windowed: String,
+    joined: String,
     state: tempfile::TempDir,
 }
 
@@ -108,9 +117,10 @@ impl Run {
             echo: unique_topic("system-echo"),
             sums: unique_topic("system-sums"),
             windowed: unique_topic("system-windowed"),
+            joined: unique_topic("system-joined"),
             state: tempfile::tempdir().expect("state dir"),
         };
-        for topic in [&run.input, &run.echo, &run.sums, &run.windowed] {
+        for topic in [&run.input, &run.echo, &run.sums, &run.windowed, &run.joined] {
             create_topic(&run.bootstrap, topic, PARTITIONS);
         }
         run
@@ -131,6 +141,7 @@ impl Run {
             .env("SYS_ECHO", &self.echo)
             .env("SYS_SUMS", &self.sums)
             .env("SYS_WINDOWED", &self.windowed)
+            .env("SYS_JOINED", &self.joined)
             .env("SYS_STATE", self.state.path())
             .spawn()
             .expect("spawn the app")
@@ -182,6 +193,10 @@ fn window_key(bytes: &[u8]) -> (String, i64) {
         text(key),
         i64::from_be_bytes(times[..8].try_into().expect("8 bytes")),
     )
+}
+
+fn joined_of(bytes: &[u8]) -> (i64, i64, i64) {
+    serde_json::from_slice(bytes).expect("joined json")
 }
 
 fn i64_of(bytes: &[u8]) -> i64 {
@@ -366,6 +381,12 @@ fn run(
             .iter()
             .all(|(w, c)| last.get(w).is_some_and(|l| l >= c))
     });
+    let joined = read_all(bootstrap, &run.joined, |r| {
+        let mut seen: Vec<i64> = r.iter().map(|(_, _, v)| joined_of(v).0).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len() >= records as usize
+    });
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
 
@@ -412,7 +433,24 @@ fn run(
                     "window {w:?} counted exactly once"
                 );
             }
-            for topic in [&run.echo, &run.sums, &run.windowed] {
+            // Each input joined once, with its key's sum and count just after it.
+            let mut joins: BTreeMap<String, Vec<(i64, i64, i64)>> = BTreeMap::new();
+            for (_, k, v) in &joined {
+                joins.entry(text(k)).or_default().push(joined_of(v));
+            }
+            let mut running: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+            let mut want: BTreeMap<String, Vec<(i64, i64, i64)>> = BTreeMap::new();
+            for (_, key, v) in &input {
+                let value = i64_of(v);
+                let r = running.entry(text(key)).or_default();
+                *r = (r.0 + value, r.1 + 1);
+                want.entry(text(key)).or_default().push((value, r.0, r.1));
+            }
+            assert_eq!(
+                joins, want,
+                "every input joined exactly once with its own update"
+            );
+            for topic in [&run.echo, &run.sums, &run.windowed, &run.joined] {
                 assert_no_open_transactions(bootstrap, topic);
             }
         }

@@ -16,6 +16,7 @@
 mod builder;
 mod change;
 mod describe;
+mod foreign_key_join;
 mod global_table;
 pub(crate) mod graph;
 mod grouped;
