@@ -1,5 +1,5 @@
 //! streamlib against Kafka Streams, record for record: every case of `streamlib/crosscheck/`
-//! whose topology streamlib has runs through streamlib's `TopologyTestDriver`, and its output
+//! runs through streamlib's `TopologyTestDriver`, and its output
 //! must equal what Kafka Streams 4.4's own `TopologyTestDriver` produced for it
 //! (`expected/<case>.out.json`, recorded and re-verified in CI by `streamlib/crosscheck/run
 //! verify`): the same records, in the same order, with the same keys, values and timestamps.
@@ -51,7 +51,7 @@ fn windows() -> JoinWindows {
     JoinWindows::of_time_difference_and_grace(Duration::from_secs(10), Duration::from_secs(5))
 }
 
-/// The named topology of `Topologies.java`, or `None` where streamlib has none yet.
+/// The named topology of `Topologies.java`, or `None` for a name it does not have.
 fn topology(name: &str) -> Option<Topology> {
     let b = StreamsBuilder::new();
     match name {
@@ -242,14 +242,6 @@ fn run(case: &Value, topology: Topology) -> Vec<Value> {
         .collect()
 }
 
-/// Cases where streamlib is known to differ from Kafka Streams, and why. The test fails if
-/// one of them stops differing, so that the list stays true.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[(
-    "tumbling_count_basic",
-    "a windowed aggregate's update carries the timestamp of the record that made it, where \
-     Kafka Streams gives the largest timestamp of the window's records (#4, #9, #10)",
-)];
-
 #[test]
 fn streamlib_produces_what_kafka_streams_produces() {
     let mut cases: Vec<PathBuf> = std::fs::read_dir(crosscheck_dir().join("cases"))
@@ -262,21 +254,13 @@ fn streamlib_produces_what_kafka_streams_produces() {
     for path in cases {
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let case: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let Some(topology) = topology(case["topology"].as_str().unwrap()) else {
-            continue;
-        };
+        let topology = topology(case["topology"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("{name}: streamlib has no topology {}", case["topology"]));
         let expected_path = crosscheck_dir().join(format!("expected/{name}.out.json"));
         let expected: Value =
             serde_json::from_slice(&std::fs::read(expected_path).unwrap()).unwrap();
         let expected = expected["outputs"]["out"].as_array().unwrap().clone();
         let actual = run(&case, topology);
-        if let Some((_, why)) = KNOWN_DIFFERENCES.iter().find(|(known, _)| *known == name) {
-            assert_ne!(
-                actual, expected,
-                "{name} no longer differs ({why}): update the list"
-            );
-            continue;
-        }
         if actual != expected {
             let show = |records: &[Value]| {
                 records
@@ -293,7 +277,7 @@ fn streamlib_produces_what_kafka_streams_produces() {
         }
         checked.push(name);
     }
-    assert!(!checked.is_empty());
+    assert!(!checked.is_empty(), "no case found");
     assert!(
         differing.is_empty(),
         "{} of {} cases differ from Kafka Streams:\n{}",

@@ -20,7 +20,9 @@ pub(crate) fn run(
 ) -> Result<RawAnswer, QueryFailure> {
     let (kind, kv): (&str, &dyn KeyValueStore) = match store {
         TaskStore::KeyValue(s) | TaskStore::Timestamped(s) => ("key-value", s.as_ref()),
-        TaskStore::Window(s, WindowLayout::Windows) => ("window", s.inner()),
+        TaskStore::Window(s, WindowLayout::Windows | WindowLayout::TimestampedWindows) => {
+            ("window", s.inner())
+        }
         TaskStore::Window(_, WindowLayout::Panes) => {
             return Err(QueryFailure::UnknownQueryType {
                 kind: "window store of panes (a hopping or sliding aggregate)".to_owned(),
@@ -58,25 +60,29 @@ pub(crate) fn run(
                 from_start,
                 to_start,
             },
-        ) => RawAnswer::Windows(
+        ) => RawAnswer::Windows(without_timestamps(
+            store,
+            name,
             window::fetch(reader, name, key, *from_start, *to_start)?
                 .into_iter()
                 .filter(|(start, _)| *start != AGGREGATE_MARK)
                 .map(|(start, value)| (key.clone(), start, value))
                 .collect(),
-        ),
+        )?),
         (
             TaskStore::Window(..),
             StoreQuery::WindowRange {
                 from_start,
                 to_start,
             },
-        ) => RawAnswer::Windows(
+        ) => RawAnswer::Windows(without_timestamps(
+            store,
+            name,
             window::windows_between(reader, name, *from_start, *to_start)?
                 .into_iter()
                 .filter(|(_, start, _)| *start != AGGREGATE_MARK)
                 .collect(),
-        ),
+        )?),
         (TaskStore::Session(_), StoreQuery::Session { key }) => RawAnswer::Sessions(
             session::find_sessions(reader, name, key, i64::MIN, i64::MAX)?
                 .into_iter()
@@ -101,6 +107,25 @@ fn range(
     let from = from.as_deref().unwrap_or_default();
     let to = to.as_deref().map(encoding::successor);
     reader.scan(from, to.as_deref())
+}
+
+/// The windows of a [`WindowLayout::TimestampedWindows`] store without their timestamps; those
+/// of other stores as they are.
+fn without_timestamps(
+    store: &TaskStore,
+    name: &str,
+    windows: window::KeyedWindows,
+) -> Result<window::KeyedWindows, StateError> {
+    if !matches!(
+        store,
+        TaskStore::Window(_, WindowLayout::TimestampedWindows)
+    ) {
+        return Ok(windows);
+    }
+    windows
+        .into_iter()
+        .map(|(key, start, value)| Ok((key, start, without_timestamp(name, &value)?)))
+        .collect()
 }
 
 /// A timestamped value's bytes without the timestamp.

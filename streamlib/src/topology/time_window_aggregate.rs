@@ -2,13 +2,15 @@
 //!
 //! Aggregates are kept per *pane* (`gcd(size, advance)`), so a record costs one store write
 //! however many windows contain it; a window's value is the merge of its panes, computed when
-//! it is emitted. Panes are removed once the last window containing them has closed.
+//! it is emitted, and its timestamp the largest of its panes' (each pane keeps the largest
+//! timestamp of its records next to its aggregate). Panes are removed once the last window containing them has closed.
 
 use std::collections::BTreeMap;
 
 use crate::error::ProcessError;
 use crate::processor::{Processor, ProcessorContext, PunctuationType, PunctuatorId};
 use crate::record::Record;
+use crate::state::encoding::{split_timestamped, timestamped};
 use crate::window::{floor_to, EmitStrategy, TimeWindows, Windowed};
 
 use super::graph::Data;
@@ -37,6 +39,13 @@ impl<K: Data, V: Data, A: Data> TimeWindowAggregate<K, V, A> {
         }
     }
 
+    /// A pane's largest record timestamp and aggregate (panes are stored
+    /// `[timestamp][aggregate]`).
+    fn decode_pane(&self, bytes: &[u8]) -> Result<(i64, A), ProcessError> {
+        let (latest, value) = split_timestamped(&self.parts.store, bytes)?;
+        Ok((latest, self.parts.decode(value)?))
+    }
+
     /// Latest window start that is closed at stream time `now`.
     fn closable_until(&self, now: i64) -> i64 {
         let w = &self.windows;
@@ -61,20 +70,33 @@ impl<K: Data, V: Data, A: Data> TimeWindowAggregate<K, V, A> {
         let panes =
             ctx.window_store(&self.parts.store)?
                 .fetch(key_bytes, first, last + size - 1)?;
-        let panes: Vec<(i64, A)> = panes
+        let panes: Vec<(i64, i64, A)> = panes
             .into_iter()
-            .map(|(start, bytes)| Ok((start, self.parts.decode(&bytes)?)))
+            .map(|(start, bytes)| {
+                let (latest, value) = self.decode_pane(&bytes)?;
+                Ok((start, latest, value))
+            })
             .collect::<Result<_, ProcessError>>()?;
         for &start in starts {
-            let in_window = panes
+            let in_window: Vec<&(i64, i64, A)> = panes
                 .iter()
-                .filter(|(p, _)| *p >= start && *p < start + size);
-            if let Some(value) = self.parts.merge_all(in_window.map(|(_, a)| a.clone())) {
+                .filter(|(p, _, _)| *p >= start && *p < start + size)
+                .collect();
+            // A window's update carries the largest timestamp of its records (Kafka Streams').
+            let latest = in_window
+                .iter()
+                .map(|(_, t, _)| *t)
+                .max()
+                .unwrap_or(timestamp);
+            if let Some(value) = self
+                .parts
+                .merge_all(in_window.into_iter().map(|(_, _, a)| a.clone()))
+            {
                 let windowed = Windowed {
                     key: key.clone(),
                     window: self.windows.window_at(start),
                 };
-                ctx.forward(Record::new(windowed, value, timestamp))?;
+                ctx.forward(Record::new(windowed, value, latest))?;
             }
         }
         Ok(())
@@ -113,7 +135,7 @@ impl<K: Data, V: Data, A: Data> TimeWindowAggregate<K, V, A> {
             let Some(bytes) = store.get(&key, pane)? else {
                 continue;
             };
-            let value = self.parts.decode(&bytes)?;
+            let (_, value) = self.decode_pane(&bytes)?;
             let closing = self
                 .windows
                 .window_starts_for(pane)
@@ -168,13 +190,16 @@ impl<K: Data, V: Data, A: Data> Processor<K, V, Windowed<K>, A> for TimeWindowAg
         }
         let key_bytes = self.parts.key_bytes(&record.key)?;
         let pane = self.windows.pane_start(t);
-        let old = match ctx.window_store(&self.parts.store)?.get(&key_bytes, pane)? {
-            Some(bytes) => Some(self.parts.decode(&bytes)?),
-            None => None,
+        let (latest, old) = match ctx.window_store(&self.parts.store)?.get(&key_bytes, pane)? {
+            Some(bytes) => {
+                let (latest, old) = self.decode_pane(&bytes)?;
+                (latest.max(t), Some(old))
+            }
+            None => (t, None),
         };
         let key = record.key.clone();
         let new = (self.parts.updater)(&record.key, record.value, old);
-        let bytes = self.parts.encode(&new)?;
+        let bytes = timestamped(latest, &self.parts.encode(&new)?);
         ctx.window_store(&self.parts.store)?
             .put(&key_bytes, pane, &bytes)?;
         if self.parts.emit == EmitStrategy::OnUpdate {

@@ -103,7 +103,7 @@ impl WindowDefinition for TimeWindows {
     fn store_kind(&self) -> StoreKind {
         // Tumbling windows are their own panes; hopping windows share panes.
         let layout = if self.advance_ms() == self.size_ms() {
-            WindowLayout::Windows
+            WindowLayout::TimestampedWindows
         } else {
             WindowLayout::Panes
         };
