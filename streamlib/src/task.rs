@@ -269,6 +269,8 @@ pub(crate) struct Drained {
 /// The node tree and stores of one partition.
 pub(crate) struct Task {
     application_id: String,
+    /// Stores whose changelog is a source topic (tables), with that topic.
+    source_changelogs: HashMap<String, String>,
     sources: HashMap<Arc<str>, Box<dyn SourceNode>>,
     ctx: TaskContext,
     handlers: ErrorHandlers,
@@ -301,9 +303,15 @@ impl Task {
             metrics: TaskMetrics::default(),
             punctuators: Vec::new(),
         };
+        let source_changelogs = topology
+            .stores()
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), s.source.as_ref()?.topic.clone())))
+            .collect();
         Ok(Self {
             application_id: application_id.to_string(),
             sources: topology.instantiate(application_id),
+            source_changelogs,
             ctx,
             handlers,
             wall_clock_lag: topology.wall_clock_lag(),
@@ -451,16 +459,20 @@ impl Task {
 
     /// Commits every store: its writes since the last commit become its state, checkpointed
     /// at the offset `checkpoints` gives for its changelog topic (of this task's partition),
-    /// the offset of the last changelog record the host has made durable. A store for which
-    /// it gives none keeps its checkpoint, and a checkpoint never moves back (the store holds
-    /// every change up to it).
+    /// the offset of the last changelog record the host has made durable — or, for a table
+    /// whose source topic is its changelog, the last offset of that topic processed. A store
+    /// for which there is none keeps its checkpoint, and a checkpoint never moves back (the
+    /// store holds every change up to it).
     pub(crate) fn commit(
         &mut self,
         checkpoints: impl Fn(&str) -> Option<i64>,
     ) -> Result<(), StateError> {
         for (name, store) in self.ctx.stores.iter_mut() {
             let store = store.as_state_store();
-            let durable = checkpoints(&changelog_topic(&self.application_id, name));
+            let durable = match self.source_changelogs.get(name) {
+                Some(topic) => self.position.offset(topic, self.ctx.partition),
+                None => checkpoints(&changelog_topic(&self.application_id, name)),
+            };
             let checkpoint = match (durable, store.checkpoint()) {
                 (Some(d), Some(c)) => Some(d.max(c)),
                 (d, c) => d.or(c),

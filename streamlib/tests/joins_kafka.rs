@@ -1,7 +1,7 @@
 //! Tables and joins on the real broker, under exactly-once: one application with a stream–table
 //! (inner, left), a windowed stream–stream (inner, left, outer) and a table–table (inner, left,
 //! outer) join over four partitions, restarted mid-stream on an empty state directory (so its
-//! stores restore from their changelogs), must write what the `TopologyTestDriver` writes for
+//! stores restore from their changelogs, the tables' from their source topics), must write what the `TopologyTestDriver` writes for
 //! the same inputs; and a global table, restored before processing and kept current. Needs
 //! `KAFKA_BOOTSTRAP` (see `scripts/test`).
 
@@ -242,8 +242,23 @@ fn every_join_kind_on_kafka_equals_the_driver_across_a_restart_with_restore() {
         };
         create_topic(&kafka_bootstrap(), topic, partitions);
     }
+    // The tables' source topics are their changelogs: no changelog topic of their own.
+    let changelogs: Vec<String> = topology(&t)
+        .internal_topics()
+        .into_iter()
+        .map(|topic| topic.name)
+        .filter(|name| name.ends_with("-changelog"))
+        .collect();
+    assert!(
+        !changelogs
+            .iter()
+            .any(|c| c == "rt-changelog" || c == "lt-changelog"),
+        "{changelogs:?}"
+    );
     let phases = phases(streamlib_now());
-    let restart_after = 5;
+    // Restarting before the left stream's records makes them meet the right table as restored
+    // from its source topic.
+    let restart_after = 4;
     let dir = tempfile::tempdir().unwrap();
     let empty = tempfile::tempdir().unwrap();
     let mut app = KafkaStreams::new(topology(&t), config(&t, dir.path()));
@@ -254,6 +269,12 @@ fn every_join_kind_on_kafka_equals_the_driver_across_a_restart_with_restore() {
             app.close().unwrap();
             app = KafkaStreams::new(topology(&t), config(&t, empty.path()));
             app.start().unwrap();
+            wait_for("the tasks restored", || {
+                app.metrics()
+                    .restored
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    > 0
+            });
         }
         produce_all(&t, phase);
         let so_far: Vec<Input> = phases[..=i].iter().flatten().cloned().collect();
@@ -292,6 +313,10 @@ fn a_join_of_topics_with_different_partition_counts_does_not_start() {
         }
         other => panic!("expected a partition count mismatch, got {other:?}"),
     }
+}
+
+fn wait_for(what: &str, condition: impl Fn() -> bool) {
+    streamlib::testing::wait_for(what, WAIT, condition);
 }
 
 /// Now, in ms: record timestamps must be recent, or the broker's time-based retention deletes

@@ -112,11 +112,17 @@ impl TaskManager {
                 self.config.handlers.clone(),
                 wall_clock_ms(),
             )?;
-            let restored =
-                restore_task(&mut task, partition, self.topology.stores(), &self.config)?;
+            let committed = self.committed_position(partition, consumer);
+            let restored = restore_task(
+                &mut task,
+                partition,
+                self.topology.stores(),
+                &committed,
+                &self.config,
+            )?;
             self.metrics.restored.fetch_add(restored, Ordering::Relaxed);
             tracing::info!(partition, restored, "task ready");
-            task.start_at(self.committed_position(partition, consumer));
+            task.start_at(committed);
             task.init()?;
             let drained = task.drain();
             self.tasks.insert(partition, task);

@@ -8,9 +8,11 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::StreamsError;
+use crate::query::Position;
+use crate::state::encoding::timestamped;
 use crate::state::RestoreRecord;
 use crate::task::Task;
-use crate::topology::{changelog_topic, StoreSpec};
+use crate::topology::{SourceChangelog, StoreSpec};
 
 use super::{StreamsConfig, TIMEOUT};
 
@@ -87,12 +89,15 @@ pub(super) fn transient(error: &KafkaError) -> bool {
     )
 }
 
-/// Replays partition `partition` of each logged store's changelog topic into that store of
-/// `task`, from the store's checkpoint + 1 to the end. Returns the number of records applied.
+/// Replays partition `partition` of each store's changelog into that store of `task`, from the
+/// store's checkpoint + 1: a logged store's changelog topic up to its end; a table's source
+/// topic (its changelog) up to `committed`, the task's committed position, since the records
+/// after it are processed again. Returns the number of records applied.
 pub(crate) fn restore_task(
     task: &mut Task,
     partition: i32,
     stores: &[StoreSpec],
+    committed: &Position,
     config: &StreamsConfig,
 ) -> Result<u64, StreamsError> {
     let consumer: BaseConsumer = config
@@ -104,15 +109,22 @@ pub(crate) fn restore_task(
         .create()
         .map_err(StreamsError::kafka("creating the restore consumer"))?;
     let mut restored = 0;
-    for spec in stores.iter().filter(|s| s.logged) {
-        let topic = changelog_topic(&config.application_id, &spec.name);
+    for spec in stores.iter().filter(|s| s.logged || s.source.is_some()) {
+        let topic = spec.changelog_of(&config.application_id);
         let Some(store) = task.stores().get_mut(&spec.name) else {
             continue;
         };
         let store = store.as_state_store();
         let (low, high) = watermarks(&consumer, &topic, partition)?;
+        let end = match &spec.source {
+            Some(_) => committed
+                .offset(&topic, partition)
+                .map_or(low, |o| o + 1)
+                .min(high),
+            None => high,
+        };
         let start = store.checkpoint().map_or(low, |c| (c + 1).max(low));
-        if start >= high {
+        if start >= end {
             continue;
         }
         let mut assignment = TopicPartitionList::new();
@@ -122,15 +134,22 @@ pub(crate) fn restore_task(
         consumer
             .assign(&assignment)
             .map_err(StreamsError::kafka("assigning a changelog partition"))?;
-        tracing::info!(%topic, partition, from = start, to = high, "restoring");
+        tracing::info!(%topic, partition, from = start, to = end, "restoring");
         let mut batch = Vec::with_capacity(BATCH);
         let mut last_progress = Instant::now();
         loop {
             match consumer.poll(POLL) {
                 Some(Ok(message)) => {
                     last_progress = Instant::now();
-                    let last = message.offset() + 1 >= high;
-                    batch.push(restore_record(&message));
+                    if message.offset() >= end {
+                        break;
+                    }
+                    let last = message.offset() + 1 >= end;
+                    let record = match &spec.source {
+                        Some(source) => row_record(&message, source),
+                        None => Some(restore_record(&message)),
+                    };
+                    batch.extend(record);
                     if batch.len() >= BATCH {
                         restored += batch.len() as u64;
                         store.restore(&batch)?;
@@ -150,7 +169,7 @@ pub(crate) fn restore_task(
                 }
                 // Nothing more to read: done when the position has passed the end, which
                 // also covers a tail of transaction markers or aborted records.
-                None if position(&consumer, &topic, partition) >= high => break,
+                None if position(&consumer, &topic, partition) >= end => break,
                 None => {}
             }
         }
@@ -163,4 +182,21 @@ pub(crate) fn restore_task(
             .map_err(StreamsError::kafka("releasing a changelog partition"))?;
     }
     Ok(restored)
+}
+
+/// A record of a table's source topic as its store holds it (`[timestamp][value]`, a null
+/// value deleting); `None` for one processing would not have stored (a null key, or bytes the
+/// serdes do not read: those went to the deserialization handler).
+fn row_record<M: Message>(message: &M, source: &SourceChangelog) -> Option<RestoreRecord> {
+    let key = message.key()?;
+    if let Err(error) = (source.validate)(&source.topic, Some(key), message.payload()) {
+        tracing::warn!(topic = %source.topic, offset = message.offset(), %error, "not restoring an unreadable record");
+        return None;
+    }
+    let timestamp = message.timestamp().to_millis().unwrap_or_default();
+    Some(RestoreRecord {
+        offset: message.offset(),
+        key: key.to_vec(),
+        value: message.payload().map(|value| timestamped(timestamp, value)),
+    })
 }

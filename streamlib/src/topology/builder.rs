@@ -142,7 +142,9 @@ impl StreamsBuilder {
 
     /// The table of `topic`: each record updates its key's row, a null value (tombstone)
     /// deletes it, a null key is dropped and counted. The rows are kept in the store named by
-    /// `store`, from which joins and interactive queries read them.
+    /// `store`, from which joins and interactive queries read them. The topic itself serves as
+    /// the store's changelog: no changelog topic is written, and a task restores the store from
+    /// its partition of `topic`, up to the offset the application committed.
     ///
     /// ```
     /// use streamlib::prelude::*;
@@ -166,7 +168,13 @@ impl StreamsBuilder {
             Arc::new(Nullable(value_serde.clone())),
             None,
         );
-        table_of(&updates, key_serde, value_serde, Some(store.into()))
+        table_of(
+            &updates,
+            key_serde,
+            value_serde,
+            Some(store.into()),
+            Some(topic),
+        )
     }
 
     /// Opts in to closing windows on idle partitions: on every wall-clock tick the host gives

@@ -71,16 +71,7 @@ impl StreamsBuilder {
         let store: Materialized = store.into();
         let keys: Arc<dyn Serde<K>> = Arc::new(key_serde);
         let values: Arc<dyn Serde<V>> = Arc::new(value_serde);
-        let (check_keys, check_values) = (keys.clone(), values.clone());
-        let validate: Validator = Arc::new(move |topic, key, value| {
-            if let Some(key) = key {
-                check_keys.deserialize(topic, key)?;
-            }
-            if let Some(value) = value {
-                check_values.deserialize(topic, value)?;
-            }
-            Ok(())
-        });
+        let validate = validator(keys.clone(), values.clone());
         self.state.borrow_mut().global_stores.push(GlobalStoreSpec {
             store: store.name.clone(),
             topic: topic.to_string(),
@@ -93,6 +84,23 @@ impl StreamsBuilder {
             values,
         }
     }
+}
+
+/// The check of a record read straight into a store (a global table's, or a table's restored
+/// from its source topic): its key and value must deserialize.
+pub(crate) fn validator<K: Data, V: Data>(
+    keys: Arc<dyn Serde<K>>,
+    values: Arc<dyn Serde<V>>,
+) -> Validator {
+    Arc::new(move |topic, key, value| {
+        if let Some(key) = key {
+            keys.deserialize(topic, key)?;
+        }
+        if let Some(value) = value {
+            values.deserialize(topic, value)?;
+        }
+        Ok(())
+    })
 }
 
 impl<K: Data, V: Data> KStream<K, V> {

@@ -49,6 +49,7 @@ impl Materialized {
             kind,
             backend: self.backend,
             logged: self.logged,
+            source: None,
         }
     }
 }

@@ -29,10 +29,11 @@ use crate::record::Record;
 use crate::serdes::Serde;
 
 use super::change::Change;
+use super::global_table::validator;
 use super::graph::Data;
 use super::rows::Rows;
 use super::stateless::stateless;
-use super::{KStream, Materialized, StoreKind};
+use super::{KStream, Materialized, SourceChangelog, StoreKind};
 
 /// A changelog view of a topic or an aggregation: each update of a key replaces its previous
 /// value, a `None` update deletes it.
@@ -213,7 +214,7 @@ impl<K: Data, V: Data> KTable<K, V> {
         let updates = self.changes.then("KTABLE-MATERIALIZE", false, || {
             stateless(|r: Record<K, Change<V>>, ctx| ctx.forward(r.map_value(|c| c.new)))
         });
-        table_of(&updates, keys, values, Some(store))
+        table_of(&updates, keys, values, Some(store), None)
     }
 
     /// This table with its rows in a store: its own, or a new one named after the node.
@@ -242,7 +243,7 @@ impl<K: Data, V: Data> KStream<K, Option<V>> {
     /// deletes it, a null key is dropped (and counted). The rows are not stored (see
     /// [`KStream::to_table_as`]), so old values are unknown.
     pub fn to_table(&self, key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> KTable<K, V> {
-        table_of(self, Arc::new(key_serde), Arc::new(value_serde), None)
+        table_of(self, Arc::new(key_serde), Arc::new(value_serde), None, None)
     }
 
     /// [`KStream::to_table`] with the rows kept in a store.
@@ -257,16 +258,19 @@ impl<K: Data, V: Data> KStream<K, Option<V>> {
             Arc::new(key_serde),
             Arc::new(value_serde),
             Some(store.into()),
+            None,
         )
     }
 }
 
-/// The table of `updates`, its rows in `store` if given.
+/// The table of `updates`, its rows in `store` if given; `source` names the topic `updates`
+/// come from when it is to serve as the store's changelog.
 pub(crate) fn table_of<K: Data, V: Data>(
     updates: &KStream<K, Option<V>>,
     keys: Arc<dyn Serde<K>>,
     values: Arc<dyn Serde<V>>,
     store: Option<Materialized>,
+    source: Option<&str>,
 ) -> KTable<K, V> {
     let rows = store.as_ref().map(|store| Rows {
         store: store.name.clone(),
@@ -275,10 +279,15 @@ pub(crate) fn table_of<K: Data, V: Data>(
     });
     let changes = match &store {
         Some(store) => {
-            updates
-                .state
-                .borrow_mut()
-                .add_store(store.spec(StoreKind::TimestampedKeyValue));
+            let mut spec = store.spec(StoreKind::TimestampedKeyValue);
+            if let Some(topic) = source {
+                spec.logged = false;
+                spec.source = Some(SourceChangelog {
+                    topic: topic.to_string(),
+                    validate: validator(keys.clone(), values.clone()),
+                });
+            }
+            updates.state.borrow_mut().add_store(spec);
             let rows = rows.clone();
             let keys = keys.clone();
             updates.process(

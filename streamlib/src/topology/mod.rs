@@ -53,7 +53,7 @@ pub use windowed::{
 };
 
 use crate::processor::node::SourceNode;
-use crate::state::global::GlobalStoreSpec;
+use crate::state::global::{GlobalStoreSpec, Validator};
 use graph::{Graph, NodeKind, TopicName};
 
 /// The kind of a state store.
@@ -123,7 +123,34 @@ pub struct StoreSpec {
     pub backend: StoreBackend,
     /// Whether writes are logged to a changelog topic.
     pub logged: bool,
+    /// For a table's store: the table's source topic, which serves as its changelog (the store
+    /// writes none, and restores from the source topic up to the task's committed offset).
+    pub(crate) source: Option<SourceChangelog>,
 }
+
+/// A source topic serving as a store's changelog, with the check its records must pass to be
+/// restored (the ones the serdes cannot read never reached the store while processing).
+#[derive(Clone)]
+pub(crate) struct SourceChangelog {
+    pub(crate) topic: String,
+    pub(crate) validate: Validator,
+}
+
+impl std::fmt::Debug for SourceChangelog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceChangelog")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for SourceChangelog {
+    fn eq(&self, other: &Self) -> bool {
+        self.topic == other.topic
+    }
+}
+
+impl Eq for SourceChangelog {}
 
 impl StoreSpec {
     /// A logged RocksDB store.
@@ -133,6 +160,16 @@ impl StoreSpec {
             kind,
             backend: StoreBackend::RocksDb,
             logged: true,
+            source: None,
+        }
+    }
+
+    /// The topic whose partition `p` is this store's changelog in task `p`: its source topic,
+    /// or its own changelog topic in application `application_id`.
+    pub(crate) fn changelog_of(&self, application_id: &str) -> String {
+        match &self.source {
+            Some(source) => source.topic.clone(),
+            None => changelog_topic(application_id, &self.name),
         }
     }
 
