@@ -104,6 +104,26 @@ fn merge_feeds_one_shared_downstream_node() {
 }
 
 #[test]
+fn a_topic_read_as_a_stream_and_as_a_table_feeds_both() {
+    let b = StreamsBuilder::new();
+    let names = b.table("coins", StringSerde, StringSerde, "coins");
+    b.stream("coins", StringSerde, StringSerde)
+        .map_values(|v| v.len().to_string())
+        .to("lengths", StringSerde, StringSerde);
+    b.stream("trades", StringSerde, StringSerde)
+        .join_table(&names, StringSerde, |t, name| format!("{t} {name}"))
+        .to("named", StringSerde, StringSerde);
+    let mut d = driver(b, 2);
+    pipe(&mut d, "coins", "btc", "Bitcoin", 1);
+    pipe(&mut d, "trades", "btc", "2", 2);
+    assert_eq!(values(&mut d, "lengths"), [("btc".into(), "7".into())]);
+    assert_eq!(
+        values(&mut d, "named"),
+        [("btc".into(), "2 Bitcoin".into())]
+    );
+}
+
+#[test]
 fn group_by_repartitions_so_each_new_key_is_counted_in_one_task() {
     let b = StreamsBuilder::new();
     b.stream("in", StringSerde, StringSerde)

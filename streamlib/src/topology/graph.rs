@@ -8,8 +8,12 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::error::ProcessError;
 use crate::processor::node::{Node, NodeId, ProcessorNode, SharedNode, SourceNode};
 use crate::processor::Processor;
+use crate::processor::PunctuatorId;
+use crate::record::RawRecord;
+use crate::task::TaskContext;
 
 /// Bounds every key and value type in a topology meets.
 pub trait Data: Clone + Send + 'static {}
@@ -194,9 +198,48 @@ impl Graph {
                 (&node.kind, &node.factory)
             {
                 let name = memo.topic_name(topic);
-                sources.insert(name, factory(self, &mut memo));
+                let source = factory(self, &mut memo);
+                // Several sources of one topic (a stream and a table of it, say) each get
+                // every record.
+                let source = match sources.remove(&name) {
+                    Some(first) => Box::new(FanOut(vec![first, source])) as Box<dyn SourceNode>,
+                    None => source,
+                };
+                sources.insert(name, source);
             }
         }
         sources
+    }
+}
+
+/// The sources of one topic, each given every record in the order they were added.
+struct FanOut(Vec<Box<dyn SourceNode>>);
+
+impl SourceNode for FanOut {
+    fn init(&mut self, task: &mut TaskContext) -> Result<(), ProcessError> {
+        self.0.iter_mut().try_for_each(|s| s.init(task))
+    }
+
+    fn process_raw(&mut self, raw: &RawRecord, task: &mut TaskContext) -> Result<(), ProcessError> {
+        self.0.iter_mut().try_for_each(|s| s.process_raw(raw, task))
+    }
+
+    fn punctuate(
+        &mut self,
+        target: NodeId,
+        punctuator: PunctuatorId,
+        timestamp: i64,
+        task: &mut TaskContext,
+    ) -> Result<bool, ProcessError> {
+        for source in &mut self.0 {
+            if source.punctuate(target, punctuator, timestamp, task)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn close(&mut self, task: &mut TaskContext) -> Result<(), ProcessError> {
+        self.0.iter_mut().try_for_each(|s| s.close(task))
     }
 }
