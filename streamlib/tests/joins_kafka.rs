@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use streamlib::error::StreamsError;
@@ -381,18 +382,8 @@ fn a_global_table_restores_before_processing_and_stays_current() {
         |id: &str, value: &str| (id.as_bytes().to_vec(), Some(value.as_bytes().to_vec()), now);
     let mut app = KafkaStreams::new(topology(), config());
     app.start().unwrap();
-    assert_eq!(
-        app.metrics()
-            .global_records
-            .load(std::sync::atomic::Ordering::Relaxed),
-        4
-    );
-    assert_eq!(
-        app.metrics()
-            .global_skipped
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(global_records(&app), 4);
+    assert_eq!(app.metrics().global_skipped.load(Relaxed), 1);
     produce_nullable(
         &kafka_bootstrap(),
         &trades,
@@ -413,12 +404,7 @@ fn a_global_table_restores_before_processing_and_stays_current() {
     );
     // An update while running is seen by the next record.
     produce_nullable(&kafka_bootstrap(), &coins, &[row("doge", Some(b"Doge"))]);
-    streamlib::testing::wait_for("the global update", WAIT, || {
-        app.metrics()
-            .global_records
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 5
-    });
+    streamlib::testing::wait_for("the global update", WAIT, || global_records(&app) == 5);
     produce_nullable(&kafka_bootstrap(), &trades, &[trade("t4", "doge:4")]);
     let got = read_topic(&out, 4);
     assert_eq!(got[3], ("t4".into(), Some("doge:4|Doge".into())));
@@ -426,16 +412,16 @@ fn a_global_table_restores_before_processing_and_stays_current() {
     // A restart on the same state directory resumes from the stored offsets.
     let mut app = KafkaStreams::new(topology(), config());
     app.start().unwrap();
-    assert_eq!(
-        app.metrics()
-            .global_records
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_eq!(global_records(&app), 0);
     produce_nullable(&kafka_bootstrap(), &trades, &[trade("t5", "eth:5")]);
     let got = read_topic(&out, 5);
     assert_eq!(got[4], ("t5".into(), Some("eth:5|Ether".into())));
     app.close().unwrap();
+}
+
+/// Records the global thread has applied so far.
+fn global_records(app: &KafkaStreams) -> u64 {
+    app.metrics().global_records.load(Relaxed)
 }
 
 /// Waits until `topic` holds `count` committed records, and returns them.

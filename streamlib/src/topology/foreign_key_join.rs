@@ -129,11 +129,8 @@ impl<K: Data, V: Data> KTable<K, V> {
         foreign_key: Arc<dyn Fn(&V) -> KO + Send + Sync>,
         joiner: Joiner<V, VO, VR>,
     ) -> KTable<K, VR> {
-        let left = self.materialized();
-        let right = other.materialized();
-        let (Some(left_rows), Some(right_rows)) = (left.rows.clone(), right.rows.clone()) else {
-            unreachable!("materialized tables have rows");
-        };
+        let (left, left_rows) = self.with_rows();
+        let (right, right_rows) = other.with_rows();
         let state = left.changes.state.clone();
         let (subscriptions, registration, response) = {
             let mut state = state.borrow_mut();

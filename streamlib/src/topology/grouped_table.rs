@@ -64,7 +64,7 @@ impl<K: Data, V: Data> KTable<K, V> {
         value_serde: impl Serde<V2>,
     ) -> KGroupedTable<K2, V2> {
         let table = match self.old_values {
-            true => self.materialized_handle(),
+            true => self.clone_handle(),
             false => self.materialized(),
         };
         let keys: Arc<dyn Serde<K2>> = Arc::new(key_serde);
@@ -136,18 +136,6 @@ impl<K: Data, V: Data> KTable<K, V> {
             changes,
             keys,
             values,
-        }
-    }
-
-    /// This table, known to carry old values (a store upstream), as another handle.
-    fn materialized_handle(&self) -> Self {
-        KTable {
-            changes: KStream::new(self.changes.state.clone(), self.changes.node, false),
-            rows: self.rows.clone(),
-            key_serde: self.key_serde.clone(),
-            value_serde: self.value_serde.clone(),
-            old_values: self.old_values,
-            store_name: self.store_name.clone(),
         }
     }
 }

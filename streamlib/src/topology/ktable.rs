@@ -226,7 +226,17 @@ impl<K: Data, V: Data> KTable<K, V> {
         self.materialize(Materialized::as_store(&name))
     }
 
-    fn clone_handle(&self) -> Self {
+    /// This table with its rows in a store, and those rows.
+    pub(crate) fn with_rows(&self) -> (Self, Rows<K, V>) {
+        let table = self.materialized();
+        let Some(rows) = table.rows.clone() else {
+            unreachable!("a materialized table has rows");
+        };
+        (table, rows)
+    }
+
+    /// Another handle on this table (the same node and store).
+    pub(crate) fn clone_handle(&self) -> Self {
         Self {
             changes: KStream::new(self.changes.state.clone(), self.changes.node, false),
             rows: self.rows.clone(),

@@ -62,10 +62,7 @@ impl<K: Data, V: Data> KStream<K, V> {
         values: Arc<dyn Serde<V>>,
         joiner: Joiner<V, VT, VR>,
     ) -> KStream<K, VR> {
-        let table = table.materialized();
-        let Some(rows) = table.rows.clone() else {
-            unreachable!("a materialized table has rows");
-        };
+        let (_, rows) = table.with_rows();
         let stream = if self.needs_repartition {
             self.repartition(rows.keys.clone(), values.clone())
         } else {

@@ -66,11 +66,8 @@ impl<K: Data, V: Data> KTable<K, V> {
         other: &KTable<K, V2>,
         joiner: Joiner<V, V2, VR>,
     ) -> KTable<K, VR> {
-        let left = self.materialized();
-        let right = other.materialized();
-        let (Some(left_rows), Some(right_rows)) = (left.rows.clone(), right.rows.clone()) else {
-            unreachable!("materialized tables have rows");
-        };
+        let (left, left_rows) = self.with_rows();
+        let (right, right_rows) = other.with_rows();
         let state = left.changes.state.clone();
         let wrap_left = left.changes.then("KTABLE-JOINTHIS", false, || {
             stateless(|r: Record<K, Change<V>>, ctx| {
