@@ -215,6 +215,8 @@ impl<K: Data, V: Data> KStream<K, V> {
                     stream_time: -1,
                     min_waiting: i64::MAX,
                     observed: [None, None],
+                    expired_until: [None, None],
+                    waiting_from: None,
                 },
             )
         };
@@ -256,6 +258,10 @@ struct StreamJoin<K, V1, V2, VR> {
     min_waiting: i64,
     /// The largest timestamp put into each side's window store, loaded on first use.
     observed: [Option<i64>; 2],
+    /// Per side: every window store entry older than this is gone (unknown after a start).
+    expired_until: [Option<i64>; 2],
+    /// No outer store entry is older than this (unknown after a start): where its scans begin.
+    waiting_from: Option<i64>,
 }
 
 impl<K: Data, V1: Data, V2: Data, VR: Data> Processor<K, Side<V1, V2>, K, VR>
@@ -312,11 +318,13 @@ impl<K: Data, V1: Data, V2: Data, VR: Data> Processor<K, Side<V1, V2>, K, VR>
         let alone = keeps_alone && partners.is_empty();
         for (partner_time, partner) in partners {
             if let Some(outer) = &self.stores.outer {
-                ctx.key_value_store(outer)?.delete(&waiting_key(
-                    partner_time,
-                    !left,
-                    &key_bytes,
-                ))?;
+                // Deleted only if there (Kafka Streams' `putIfAbsent(key, null)`): a delete of
+                // an absent key would leave a tombstone for scans to step over.
+                let store = ctx.key_value_store(outer)?;
+                let waiting = waiting_key(partner_time, !left, &key_bytes);
+                if store.get(&waiting)?.is_some() {
+                    store.delete(&waiting)?;
+                }
             }
             let joined = match &value {
                 Side::Left(v) => {
@@ -343,6 +351,9 @@ impl<K: Data, V1: Data, V2: Data, VR: Data> Processor<K, Side<V1, V2>, K, VR>
         match &self.stores.outer {
             Some(outer) if to >= self.stream_time => {
                 self.min_waiting = self.min_waiting.min(timestamp);
+                if let Some(from) = &mut self.waiting_from {
+                    *from = (*from).min(timestamp);
+                }
                 let store = ctx.key_value_store(outer)?;
                 let waiting = waiting_key(timestamp, left, &key_bytes);
                 let list = append(store.get(&waiting)?, &value_bytes);
@@ -432,8 +443,19 @@ impl<K: Data, V1: Data, V2: Data, VR: Data> StreamJoin<K, V1, V2, VR> {
         let store = ctx.window_store(self.stores.window(left))?;
         let list = append(store.get(key, timestamp)?, value);
         store.put(key, timestamp, &list)?;
-        for (start, expired) in store.windows_starting_before(bound.saturating_add(1))? {
-            store.remove(&expired, start)?;
+        let slot = usize::from(!left);
+        let (from, until) = (
+            self.expired_until[slot].unwrap_or(i64::MIN),
+            bound.saturating_add(1),
+        );
+        // Expired entries are removed in steps of an eighth of the retention (as segments
+        // would be): until then `fetch` leaves them out anyway.
+        let step = (self.windows.retention() / 8).max(1);
+        if until.saturating_sub(from) >= step {
+            for (start, expired) in store.windows_starting_between(from, until)? {
+                store.remove(&expired, start)?;
+            }
+            self.expired_until[slot] = Some(until);
         }
         Ok(())
     }
@@ -487,12 +509,16 @@ impl<K: Data, V1: Data, V2: Data, VR: Data> StreamJoin<K, V1, V2, VR> {
             return Ok(());
         }
         self.min_waiting = i64::MAX;
-        let entries = ctx.key_value_store(&outer)?.prefix_scan(&[])?;
+        let from = sortable(self.waiting_from.unwrap_or(i64::MIN));
+        let entries = ctx.key_value_store(&outer)?.range(&from, &[0xFF; 9])?;
         let (mut left_open, mut right_open) = (false, false);
+        // The oldest entry left in the store after this scan, where the next one begins.
+        let mut first_kept = None;
         for (waiting, list) in entries {
             let (timestamp, is_left, key_bytes) = split_waiting_key(&outer, &waiting)?;
             self.min_waiting = timestamp;
             if left_open && right_open {
+                first_kept = first_kept.or(Some(timestamp));
                 break;
             }
             let look_back = if is_left {
@@ -506,6 +532,7 @@ impl<K: Data, V1: Data, V2: Data, VR: Data> StreamJoin<K, V1, V2, VR> {
                 } else {
                     right_open = true;
                 }
+                first_kept = first_kept.or(Some(timestamp));
                 continue;
             }
             let key = self.decode(&*self.keys, key_bytes)?;
@@ -524,6 +551,7 @@ impl<K: Data, V1: Data, V2: Data, VR: Data> StreamJoin<K, V1, V2, VR> {
             }
             ctx.key_value_store(&outer)?.delete(&waiting)?;
         }
+        self.waiting_from = Some(first_kept.unwrap_or(i64::MAX));
         Ok(())
     }
 }
