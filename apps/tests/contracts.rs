@@ -29,7 +29,8 @@ const PRICE: &str = "event_crypto_price";
 const DEAD_LETTER: &str = "dead_letter";
 const METRICS: &str = "metrics_event";
 const ALERT: &str = "alert_event";
-const SCHEMAS: [&str; 4] = [PRICE, DEAD_LETTER, METRICS, ALERT];
+const COIN_REFERENCE: &str = "coin_reference";
+const SCHEMAS: [&str; 5] = [PRICE, DEAD_LETTER, METRICS, ALERT, COIN_REFERENCE];
 
 const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 /// 5-minute intervals in 365 days: the annualisation factor of `metrics_event` is its square root.
@@ -80,7 +81,8 @@ fn validator(stem: &str) -> Validator {
 }
 
 /// `EXAMPLES/example_<x>.json` → schema: `example_dead_letter*`, `example_metrics*`,
-/// `example_alert*` name their schema; every other `example_*` is a price event.
+/// `example_alert*`, `example_coin_reference*` name their schema; every other `example_*` is a
+/// price event.
 fn schema_of_example(stem: &str) -> &'static str {
     let name = stem
         .strip_prefix("example_")
@@ -91,6 +93,8 @@ fn schema_of_example(stem: &str) -> &'static str {
         METRICS
     } else if name.starts_with("alert") {
         ALERT
+    } else if name.starts_with("coin_reference") {
+        COIN_REFERENCE
     } else {
         PRICE
     }
@@ -458,7 +462,7 @@ fn every_invalid_file_fails_for_the_rule_its_name_states() {
         per_schema.get(PRICE).copied().unwrap_or(0) >= 12,
         "at least 12 invalid price events"
     );
-    for stem in [DEAD_LETTER, METRICS, ALERT] {
+    for stem in [DEAD_LETTER, METRICS, ALERT, COIN_REFERENCE] {
         assert!(
             per_schema.get(stem).copied().unwrap_or(0) >= 3,
             "at least 3 invalid {stem} files"
