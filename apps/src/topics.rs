@@ -24,19 +24,49 @@ pub const DEDUP: &str = "crypto.prices.dedup";
 pub const METRICS: &str = "crypto.metrics";
 /// Anomaly alerts (`contracts/alert_event.schema.json`).
 pub const ALERTS: &str = "crypto.alerts";
+/// The latest reference row of each coin (`contracts/coin_reference.schema.json`), compacted.
+pub const COINS: &str = "crypto.coins";
 
 /// One day in milliseconds.
 const DAY_MS: i64 = 86_400_000;
 
-/// `retention.ms` of each platform topic in days (docs/NFR.md §1); `cleanup.policy` is `delete`
-/// for all of them.
-pub const RETENTION_DAYS: [(&str, i64); 6] = [
-    (RAW, 30),
-    (VALID, 30),
-    (DLQ, 90),
-    (DEDUP, 30),
-    (METRICS, 30),
-    (ALERTS, 365),
+/// How a platform topic gets rid of old records (its `cleanup.policy`, docs/NFR.md §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cleanup {
+    /// `delete` after `retention.ms` of this many days.
+    Delete {
+        /// Retention in days.
+        days: i64,
+    },
+    /// `compact`: the latest record of each key is kept for good (`retention.ms` does not
+    /// apply).
+    Compact,
+}
+
+impl Cleanup {
+    /// The topic configuration it stands for.
+    pub fn config(self) -> BTreeMap<String, String> {
+        match self {
+            Cleanup::Delete { days } => BTreeMap::from([
+                ("cleanup.policy".to_string(), "delete".to_string()),
+                ("retention.ms".to_string(), (days * DAY_MS).to_string()),
+            ]),
+            Cleanup::Compact => {
+                BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())])
+            }
+        }
+    }
+}
+
+/// The cleanup of each platform topic (docs/NFR.md §1), in the order of [`Topics::all`].
+pub const CLEANUP: [(&str, Cleanup); 7] = [
+    (RAW, Cleanup::Delete { days: 30 }),
+    (COINS, Cleanup::Compact),
+    (VALID, Cleanup::Delete { days: 30 }),
+    (DLQ, Cleanup::Delete { days: 90 }),
+    (DEDUP, Cleanup::Delete { days: 30 }),
+    (METRICS, Cleanup::Delete { days: 30 }),
+    (ALERTS, Cleanup::Delete { days: 365 }),
 ];
 
 /// Partitions of every platform topic when none are given (docs/NFR.md §1).
@@ -273,6 +303,8 @@ pub const DEFAULT_COINS: [&str; 10] = [
 pub struct Topics {
     /// See [`RAW`].
     pub raw: String,
+    /// See [`COINS`].
+    pub coins: String,
     /// See [`VALID`].
     pub valid: String,
     /// See [`DLQ`].
@@ -297,6 +329,7 @@ impl Topics {
         let name = |topic: &str| format!("{prefix}{topic}");
         Self {
             raw: name(RAW),
+            coins: name(COINS),
             valid: name(VALID),
             dlq: name(DLQ),
             dedup: name(DEDUP),
@@ -306,27 +339,25 @@ impl Topics {
     }
 
     /// Every platform topic with `partitions` partitions, `replication_factor` replicas (-1:
-    /// the broker's default) and the retention of docs/NFR.md §1 ([`RETENTION_DAYS`]).
+    /// the broker's default) and the cleanup of docs/NFR.md §1 ([`CLEANUP`]).
     pub fn specs(&self, partitions: i32, replication_factor: i32) -> Vec<TopicSpec> {
         self.all()
             .iter()
-            .zip(RETENTION_DAYS)
-            .map(|(name, (_, days))| TopicSpec {
+            .zip(CLEANUP)
+            .map(|(name, (_, cleanup))| TopicSpec {
                 name: name.to_string(),
                 partitions,
                 replication_factor,
-                config: BTreeMap::from([
-                    ("cleanup.policy".to_string(), "delete".to_string()),
-                    ("retention.ms".to_string(), (days * DAY_MS).to_string()),
-                ]),
+                config: cleanup.config(),
             })
             .collect()
     }
 
-    /// Every name, in pipeline order.
-    pub fn all(&self) -> [&str; 6] {
+    /// Every name, in pipeline order (the producer's two topics first).
+    pub fn all(&self) -> [&str; 7] {
         [
             &self.raw,
+            &self.coins,
             &self.valid,
             &self.dlq,
             &self.dedup,
@@ -340,37 +371,53 @@ impl Topics {
 mod tests {
     use super::*;
 
-    /// `(topic, retention.ms)` of the platform rows of docs/NFR.md's settings table.
-    fn documented_retention() -> BTreeMap<String, i64> {
+    /// `(topic, cleanup)` of the platform rows of docs/NFR.md's settings table.
+    fn documented_cleanup() -> BTreeMap<String, Cleanup> {
         include_str!("../../docs/NFR.md")
             .lines()
             .filter_map(|line| {
                 let cells: Vec<&str> = line.split('|').map(str::trim).collect();
                 let topic = cells.get(1)?.strip_prefix("`crypto.")?.strip_suffix('`')?;
-                let retention = cells.get(3)?;
-                let days: i64 = retention.split_whitespace().next()?.parse().ok()?;
-                assert!(retention.contains(" d"), "{line}: retention in days");
-                Some((format!("crypto.{topic}"), days * DAY_MS))
+                let (policy, retention) = (*cells.get(2)?, *cells.get(3)?);
+                let cleanup = match policy {
+                    "delete" => {
+                        assert!(retention.contains(" d"), "{line}: retention in days");
+                        let days = retention.split_whitespace().next()?.parse().ok()?;
+                        Cleanup::Delete { days }
+                    }
+                    "compact" => {
+                        assert!(retention.starts_with("infinite"), "{line}: compacted");
+                        Cleanup::Compact
+                    }
+                    other => panic!("{line}: cleanup.policy {other}"),
+                };
+                Some((format!("crypto.{topic}"), cleanup))
             })
             .collect()
     }
 
     #[test]
     fn the_specs_follow_the_table_of_docs_nfr() {
-        let documented = documented_retention();
-        assert_eq!(documented.len(), 6, "{documented:?}");
+        let documented = documented_cleanup();
+        assert_eq!(documented.len(), 7, "{documented:?}");
+        assert_eq!(documented[COINS], Cleanup::Compact);
         let specs = Topics::default().specs(6, 3);
         assert_eq!(specs.len(), documented.len());
         for spec in specs {
             assert_eq!(
-                spec.config["retention.ms"],
-                documented[&spec.name].to_string(),
+                spec.config,
+                documented[&spec.name].config(),
                 "{}",
                 spec.name
             );
-            assert_eq!(spec.config["cleanup.policy"], "delete");
             assert_eq!((spec.partitions, spec.replication_factor), (6, 3));
         }
+        let coins = &Topics::default().specs(6, 3)[1];
+        assert_eq!(coins.name, COINS);
+        assert_eq!(
+            coins.config,
+            BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())])
+        );
     }
 
     #[test]

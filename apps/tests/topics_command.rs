@@ -1,12 +1,13 @@
 //! The `topics` command on the real broker: it creates every missing platform topic with the
-//! partitions and retention of docs/NFR.md, is a no-op the second time, and refuses a topic
-//! whose partition count breaks co-partitioning. Needs `KAFKA_BOOTSTRAP`.
+//! partitions, cleanup policy and retention of docs/NFR.md (`crypto.coins` compacted, the others
+//! deleted after their retention), is a no-op the second time, and refuses a topic whose
+//! partition count breaks co-partitioning. Needs `KAFKA_BOOTSTRAP`.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use apps::topics::{Topics, RETENTION_DAYS};
+use apps::topics::{Cleanup, Topics, CLEANUP};
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::ClientConfig;
@@ -90,17 +91,25 @@ fn topics_are_created_with_the_documented_settings_once() {
     let first = topics_command(&bootstrap, &prefix, "4");
     assert!(first.status.success(), "{}", text(&first));
     let stdout = String::from_utf8_lossy(&first.stdout);
-    assert_eq!(stdout.matches("created ").count(), 6, "{}", text(&first));
+    assert_eq!(stdout.matches("created ").count(), 7, "{}", text(&first));
 
     let described = describe(&bootstrap, &topics.all());
-    for (topic, (name, days)) in topics.all().iter().zip(RETENTION_DAYS) {
+    for (topic, (name, cleanup)) in topics.all().iter().zip(CLEANUP) {
         assert!(topic.ends_with(name));
-        assert_eq!(
-            described[*topic],
-            (4, "delete".to_string(), (days * 86_400_000).to_string()),
-            "{topic}"
-        );
+        let (partitions, policy, retention) = &described[*topic];
+        match cleanup {
+            Cleanup::Delete { days } => assert_eq!(
+                (*partitions, policy.as_str(), retention.clone()),
+                (4, "delete", (days * 86_400_000).to_string()),
+                "{topic}"
+            ),
+            // retention.ms is the broker's default and does not apply to compaction.
+            Cleanup::Compact => {
+                assert_eq!((*partitions, policy.as_str()), (4, "compact"), "{topic}")
+            }
+        }
     }
+    assert_eq!(described[topics.coins.as_str()].1, "compact");
 
     let again = topics_command(&bootstrap, &prefix, "4");
     assert!(again.status.success(), "{}", text(&again));
@@ -110,7 +119,7 @@ fn topics_are_created_with_the_documented_settings_once() {
             stdout.matches("created ").count(),
             stdout.matches("exists ").count()
         ),
-        (0, 6),
+        (0, 7),
         "{}",
         text(&again)
     );

@@ -1,5 +1,5 @@
 //! `topics`: creates the platform topics that are missing, with the partitions, replication
-//! factor and retention of docs/NFR.md §1, and fails when an existing one has another partition
+//! factor, cleanup policy and retention of docs/NFR.md §1, and fails when an existing one has another partition
 //! count (the topics are co-partitioned by coin_id). Run it once before the apps; it changes
 //! nothing when everything is in place.
 
@@ -11,8 +11,9 @@ use apps::topics::{self, Topics};
 use clap::Parser;
 
 /// Creates the missing platform topics (crypto.prices.raw, .valid, .dlq, .dedup,
-/// crypto.metrics, crypto.alerts) with the settings of docs/NFR.md §1; exits non-zero when an
-/// existing one has another partition count than --partitions.
+/// crypto.metrics, crypto.alerts, and the compacted crypto.coins) with the settings of
+/// docs/NFR.md §1; exits non-zero when an existing one has another partition count than
+/// --partitions.
 #[derive(Parser, Debug)]
 #[command(name = "topics", args_override_self = true)]
 struct Args {
