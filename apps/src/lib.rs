@@ -1,7 +1,8 @@
 //! The crypto market analytics platform built on `streamlib` (DESIGN.md §4): the price event
-//! contract, the topics, the configuration shared by the app binaries in `src/bin/`, and the
-//! topology of each stream app (validator, dedup, metrics, alerts), the CoinGecko producer,
-//! the apps' interactive queries over HTTP and the live dashboard built on them.
+//! contract, the coin reference rows, the topics, the configuration shared by the app binaries
+//! in `src/bin/`, and the topology of each stream app (validator, dedup, metrics, alerts), the
+//! CoinGecko producer, the apps' interactive queries over HTTP and the live dashboard built on
+//! them.
 
 pub mod alerts;
 pub mod analytics;
@@ -15,6 +16,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod producer;
 pub mod queries;
+pub mod reference;
 pub mod runner;
 pub mod serving;
 pub mod topics;

@@ -92,6 +92,8 @@ fn each_app_runs_as_its_own_process_and_stops_cleanly() {
             &bootstrap,
             "--topic",
             &topics.raw,
+            "--coins-topic",
+            &topics.coins,
         ])
         .env("RUST_LOG", "warn")
         .env_remove("APP_CONFIG")

@@ -188,10 +188,10 @@ fn settings(bootstrap: &str, prefix: &str, dir: &std::path::Path) -> AppsSetting
     }
 }
 
-/// Replays `file` (JSON lines of `/coins/markets` responses) into `topics.raw` as fast as it
-/// can; returns how many events it produced.
+/// Replays `file` (JSON lines of `/coins/markets` responses) into `topics.raw` (and the coins'
+/// reference rows into `topics.coins`) as fast as it can; returns how many events it produced.
 fn replay(bootstrap: &str, topics: &Topics, file: std::path::PathBuf) -> u64 {
-    let sink = KafkaSink::new(bootstrap, &topics.raw, &BTreeMap::new()).unwrap();
+    let sink = KafkaSink::new(bootstrap, topics, &BTreeMap::new()).unwrap();
     let config = ProducerConfig::new(Mode::Replay(ReplayConfig {
         path: file,
         format: None,

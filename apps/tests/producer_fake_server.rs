@@ -18,15 +18,17 @@ use apps::producer::coingecko::{ApiKey, CoinGeckoApi, Plan};
 use apps::producer::live::{PollFailure, PollReport, Poller};
 use apps::producer::metrics::ProducerMetrics;
 use apps::producer::retry::{Failure, GiveUp, RetryPolicy};
-use apps::producer::sink::{EventSink, KafkaSink, MemorySink, OutRecord};
+use apps::producer::sink::{Destination, EventSink, KafkaSink, MemorySink, OutRecord};
 use apps::producer::{run, LiveConfig, Mode, ProducerConfig};
+use apps::reference::{contract_serde, CoinReference};
+use apps::topics::Topics;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
-use streamlib::serdes::JsonSchemaSerde;
+use streamlib::serdes::{JsonSchemaSerde, Serde};
 use streamlib::testing::{consume_until, create_topic, kafka_bootstrap, unique_topic};
 use tokio::sync::watch;
 
@@ -167,7 +169,10 @@ fn ids(ids: &[&str]) -> Vec<String> {
 
 struct Polled {
     report: PollReport,
+    /// The price events.
     records: Vec<OutRecord>,
+    /// The coin reference rows, checked by their contract.
+    rows: Vec<CoinReference>,
     metrics: ProducerMetrics,
 }
 
@@ -200,9 +205,24 @@ async fn poll_with(config: LiveConfig, coins: &[&str]) -> Polled {
     let report = poller.poll(deadline, &sink, &metrics, &mut shutdown).await;
     Polled {
         report,
-        records: sink.records(),
+        records: sink.records_to(Destination::Prices),
+        rows: reference_rows(&sink),
         metrics,
     }
+}
+
+/// The reference rows `sink` got, each checked by its contract and keyed by its coin.
+fn reference_rows(sink: &MemorySink) -> Vec<CoinReference> {
+    sink.records_to(Destination::Coins)
+        .iter()
+        .map(|record| {
+            let row = contract_serde()
+                .deserialize("crypto.coins", &record.value)
+                .unwrap();
+            assert_eq!(record.key, row.coin_id);
+            row
+        })
+        .collect()
 }
 
 async fn poll(server: &FakeCoinGecko, coins: &[&str]) -> Polled {
@@ -250,6 +270,28 @@ async fn a_normal_page_becomes_valid_keyed_events_from_one_request() {
     assert_valid(&values);
     assert_eq!(values[1]["price"], json!(70187.0));
     assert_eq!(values[1]["source"], json!("coingecko"));
+    // Each coin's reference row from the same item, read when the answer arrived.
+    assert_eq!(polled.report.reference_rows, 2);
+    let rows: Vec<(&str, &str, &str, Option<u32>)> = polled
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.coin_id.as_str(),
+                r.symbol.as_str(),
+                r.name.as_str(),
+                r.market_cap_rank,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("bitcoin", "btc", "bitcoin", Some(1)),
+            ("ethereum", "eth", "ethereum", Some(1))
+        ]
+    );
+    assert_eq!(polled.rows[0].ts_event, values[1]["ts_ingest"]);
     assert_eq!(polled.report.requests, 1);
     assert!(polled.report.missing_ids.is_empty());
     assert_eq!(polled.metrics.requests_with("200"), 1);
@@ -626,8 +668,13 @@ async fn the_run_loop_polls_records_and_stops_after_max_polls() {
     .await
     .unwrap();
     assert_eq!(
-        (stats.batches, stats.produced, stats.failed_polls),
-        (1, 1, 0)
+        (
+            stats.batches,
+            stats.produced,
+            stats.reference_rows,
+            stats.failed_polls
+        ),
+        (1, 1, 1, 0)
     );
     assert_eq!(server.seen().len(), 1);
     // The recording is one JSON line holding the page: replayable as is.
@@ -636,6 +683,44 @@ async fn the_run_loop_polls_records_and_stops_after_max_polls() {
     assert_eq!(lines.len(), 1);
     let page: Value = serde_json::from_str(lines[0]).unwrap();
     assert_eq!(page[0]["id"], json!("bitcoin"));
+}
+
+/// A poller sends a coin's reference row when the coin is first seen and again only when
+/// CoinGecko says something new about it (here: a new rank), not at every poll.
+#[tokio::test]
+async fn reference_rows_go_out_only_when_a_coin_changes() {
+    let page = |bitcoin_rank: u32| {
+        let mut bitcoin = coin("bitcoin", "btc", 70000.0);
+        bitcoin["market_cap_rank"] = bitcoin_rank.into();
+        Reply::json(json!([bitcoin, coin("sui", "sui", 3.5)]))
+    };
+    let server = FakeCoinGecko::start(vec![page(1), page(1), page(2)]).await;
+    let mut poller = Poller::new(&config(&server), "usd", &ids(&["bitcoin", "sui"])).unwrap();
+    let sink = MemorySink::default();
+    let metrics = ProducerMetrics::default();
+    let (_stop, mut shutdown) = watch::channel(false);
+    let mut rows_per_poll = Vec::new();
+    for _ in 0..3 {
+        let report = poller
+            .poll(
+                Instant::now() + Duration::from_secs(60),
+                &sink,
+                &metrics,
+                &mut shutdown,
+            )
+            .await;
+        assert_eq!((report.delivered, report.failure), (2, None));
+        rows_per_poll.push(report.reference_rows);
+    }
+    assert_eq!(rows_per_poll, [2, 0, 1]);
+    let rows = reference_rows(&sink);
+    let last = rows.last().unwrap();
+    assert_eq!(
+        (last.coin_id.as_str(), last.market_cap_rank),
+        ("bitcoin", Some(2))
+    );
+    assert_eq!(sink.records_to(Destination::Prices).len(), 6);
+    assert_eq!(metrics.reference_rows(), 3);
 }
 
 #[tokio::test]
@@ -701,16 +786,21 @@ async fn metrics_are_served_on_the_metrics_endpoint() {
     server.await.unwrap();
 }
 
-/// Live poll → `KafkaSink` → the real broker: keyed, valid v1.1 events arrive.
+/// Live poll → `KafkaSink` → the real broker: keyed, valid events arrive, and each coin's
+/// reference row on the coins topic.
 #[tokio::test]
 async fn polled_events_reach_kafka_keyed_and_valid() {
     let bootstrap = kafka_bootstrap();
-    let topic = unique_topic("producer-live");
+    let topics = Topics::prefixed(&format!("{}.", unique_topic("producer-live")));
+    let topic = topics.raw.clone();
     // The helpers block on a runtime of their own: run them off this one.
-    let (b, t) = (bootstrap.clone(), topic.clone());
-    tokio::task::spawn_blocking(move || create_topic(&b, &t, 3))
-        .await
-        .unwrap();
+    let (b, t) = (bootstrap.clone(), topics.clone());
+    tokio::task::spawn_blocking(move || {
+        create_topic(&b, &t.raw, 3);
+        create_topic(&b, &t.coins, 3);
+    })
+    .await
+    .unwrap();
     let server = FakeCoinGecko::start(vec![Reply::json(json!([
         coin("bitcoin", "btc", 70000.0),
         coin("ethereum", "eth", 3500.0),
@@ -719,7 +809,7 @@ async fn polled_events_reach_kafka_keyed_and_valid() {
     .await;
     let sink = KafkaSink::new(
         &bootstrap,
-        &topic,
+        &topics,
         &BTreeMap::from([("linger.ms".into(), "5".into())]),
     )
     .unwrap();
@@ -739,21 +829,39 @@ async fn polled_events_reach_kafka_keyed_and_valid() {
             &mut shutdown,
         )
         .await;
-    assert_eq!((report.delivered, report.delivery_failures), (3, 0));
+    assert_eq!(
+        (
+            report.delivered,
+            report.reference_rows,
+            report.delivery_failures
+        ),
+        (3, 3, 0)
+    );
     sink.flush().await.unwrap();
 
-    let consumed = tokio::task::spawn_blocking(move || {
-        consume_until(
-            &bootstrap,
-            &topic,
-            "read_committed",
-            Duration::from_secs(60),
-            |records| records.len() >= 3,
-        )
+    let b = bootstrap.clone();
+    let (consumed, rows) = tokio::task::spawn_blocking(move || {
+        let read = |topic: &str| {
+            consume_until(
+                &b,
+                topic,
+                "read_committed",
+                Duration::from_secs(60),
+                |records| records.len() >= 3,
+            )
+        };
+        (read(&topic), read(&topics.coins))
     })
     .await
     .unwrap();
-    assert_eq!(consumed.len(), 3);
+    assert_eq!((consumed.len(), rows.len()), (3, 3));
+    for record in &rows {
+        let row = contract_serde()
+            .deserialize("crypto.coins", record.value.as_ref().unwrap())
+            .unwrap();
+        assert_eq!(record.key, row.coin_id.as_bytes());
+        assert_eq!(row.name, row.coin_id, "the fake's names are the ids");
+    }
     let schema = schema();
     let mut keys = Vec::new();
     for record in &consumed {
@@ -777,7 +885,9 @@ async fn polled_events_reach_kafka_keyed_and_valid() {
 fn the_binary_produces_synthetic_history_and_exits_cleanly_on_sigterm() {
     let bootstrap = kafka_bootstrap();
     let topic = unique_topic("producer-bin");
+    let coins_topic = format!("{topic}.coins");
     create_topic(&bootstrap, &topic, 3);
+    create_topic(&bootstrap, &coins_topic, 3);
     let child = Command::new(env!("CARGO_BIN_EXE_producer"))
         .args([
             "--mode",
@@ -789,6 +899,7 @@ fn the_binary_produces_synthetic_history_and_exits_cleanly_on_sigterm() {
         ])
         .args(["--interval-secs", "3600", "--coins", "bitcoin,sui"])
         .args(["--bootstrap-servers", &bootstrap, "--topic", &topic])
+        .args(["--coins-topic", &coins_topic])
         .env_remove("APP_CONFIG")
         .env("RUST_LOG", "warn")
         .spawn()
@@ -802,6 +913,31 @@ fn the_binary_produces_synthetic_history_and_exits_cleanly_on_sigterm() {
         |r| r.len() >= 6,
     );
     assert_eq!(consumed.len(), 6);
+    // One reference row per coin, from the static profiles: they do not change between ticks.
+    let rows = consume_until(
+        &bootstrap,
+        &coins_topic,
+        "read_committed",
+        Duration::from_secs(60),
+        |r| r.len() >= 2,
+    );
+    let mut names: Vec<(String, Option<u32>)> = rows
+        .iter()
+        .map(|record| {
+            let row = contract_serde()
+                .deserialize("crypto.coins", record.value.as_ref().unwrap())
+                .unwrap();
+            (row.name, row.market_cap_rank)
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("Bitcoin".to_string(), Some(1)),
+            ("Sui".to_string(), Some(17))
+        ]
+    );
     let exit = common::terminate(child);
     assert!(exit.success(), "{exit:?}");
     let schema = schema();

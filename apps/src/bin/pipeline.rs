@@ -326,7 +326,7 @@ fn spawn_producer(
     let config = args.source.producer_config(&DEFAULTS)?;
     let properties: BTreeMap<String, String> =
         args.stream.kafka.kafka_properties.iter().cloned().collect();
-    let sink = KafkaSink::new(&cluster.bootstrap, &topics.raw, &properties)?;
+    let sink = KafkaSink::new(&cluster.bootstrap, topics, &properties)?;
     Ok(std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

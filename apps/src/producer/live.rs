@@ -19,10 +19,11 @@ use tokio::sync::watch;
 use super::coingecko::{CoinGeckoApi, CoinGeckoClient};
 use super::mapping::{map_response, missing_ids};
 use super::metrics::ProducerMetrics;
+use super::reference::SentRows;
 use super::retry::{Decision, Failure, GiveUp, RetryPolicy};
 use super::schedule::Schedule;
 use super::sink::EventSink;
-use super::{stopped, wait_until, Output, ProducerError, Stats};
+use super::{stopped, wait_until, Delivered, Output, ProducerError, Stats};
 use crate::event::Source;
 
 /// How the poller waits before a retry: [`sleep`] in production; tests pass a function that
@@ -114,9 +115,11 @@ pub struct PollReport {
     pub requests: u32,
     /// The waits before each retry, as the policy computed them.
     pub delays: Vec<Duration>,
-    /// Records acknowledged by the sink.
+    /// Price events acknowledged by the sink.
     pub delivered: u64,
-    /// Records the sink could not deliver.
+    /// Coin reference rows acknowledged by the sink.
+    pub reference_rows: u64,
+    /// Records (events and reference rows) the sink could not deliver.
     pub delivery_failures: u64,
     /// Requested ids no page returned (only known when the poll completed).
     pub missing_ids: Vec<String>,
@@ -134,6 +137,7 @@ pub struct Poller {
     ids: Vec<String>,
     rng: StdRng,
     record_to: Option<PathBuf>,
+    sent: SentRows,
 }
 
 impl Poller {
@@ -151,11 +155,13 @@ impl Poller {
             ids: ids.to_vec(),
             rng: StdRng::from_os_rng(),
             record_to: config.record_to.clone(),
+            sent: SentRows::default(),
         })
     }
 
-    /// One poll: pages until one is not full, each produced to `sink` as it arrives; gives up
-    /// on a page when the retry policy says so (the pages before it stay produced).
+    /// One poll: pages until one is not full, each produced to `sink` as it arrives (with the
+    /// reference rows of its coins that changed since this poller last sent them); gives up on
+    /// a page when the retry policy says so (the pages before it stay produced).
     pub async fn poll<S: EventSink>(
         &mut self,
         deadline: Instant,
@@ -181,9 +187,11 @@ impl Poller {
             self.record(&items);
             let mapped = map_response(&items, &self.vs_currency, Utc::now(), Source::Coingecko);
             returned.extend(mapped.items.iter().map(|item| item.coin_id.clone()));
-            let (delivered, failed) = out.send(out.records(mapped)).await;
-            report.delivered += delivered;
-            report.delivery_failures += failed;
+            let (rows, events) = out.records(mapped);
+            let delivered = out.send(rows, events, &mut self.sent).await;
+            report.delivered += delivered.events;
+            report.reference_rows += delivered.reference_rows;
+            report.delivery_failures += delivered.failed;
             if !full {
                 break;
             }
@@ -308,7 +316,11 @@ pub(crate) async fn run<S: EventSink>(
         let report = poller
             .poll(Instant::now() + left, out.sink, out.metrics, &mut shutdown)
             .await;
-        stats.add_batch((report.delivered, report.delivery_failures));
+        stats.add_batch(Delivered {
+            events: report.delivered,
+            reference_rows: report.reference_rows,
+            failed: report.delivery_failures,
+        });
         stats.failed_polls += u64::from(report.failure.is_some());
         polls += 1;
         if config.max_polls.is_some_and(|max| polls >= max) || *shutdown.borrow() {

@@ -58,6 +58,9 @@ pub struct MappedItem {
     pub record: Value,
     /// What keeps the record from being a valid v1.2 event; empty for a complete event.
     pub defects: Vec<Defect>,
+    /// The item's `name` as received (`null` when missing): not part of the event, it goes to
+    /// the coin's reference row ([`super::reference::item_row`]).
+    pub name: Value,
 }
 
 impl MappedItem {
@@ -224,6 +227,7 @@ pub fn map_item(
         coin_id,
         record,
         defects: fields.defects,
+        name: item.get("name").cloned().unwrap_or(Value::Null),
     })
 }
 

@@ -43,6 +43,7 @@ pub struct ProducerMetrics {
     ticks_skipped: Counter,
     retries: Counter,
     events_produced: Counter,
+    reference_rows_produced: Counter,
     delivery_errors: Counter,
     unkeyed_items: Counter,
     malformed_lines: Counter,
@@ -50,6 +51,7 @@ pub struct ProducerMetrics {
     requests: Labelled,
     missing_ids: Labelled,
     incomplete_items: Labelled,
+    reference_rows_refused: Labelled,
 }
 
 /// The value of `family{name=value}`, 0 before its first count.
@@ -89,6 +91,18 @@ impl ProducerMetrics {
     /// `n` records were acknowledged by the sink.
     pub fn produced(&self, n: u64) {
         self.events_produced.inc_by(n);
+    }
+
+    /// `n` coin reference rows were acknowledged by the sink.
+    pub fn reference_rows_produced(&self, n: u64) {
+        self.reference_rows_produced.inc_by(n);
+    }
+
+    /// A coin reference row broke the contract in `field` and was not sent.
+    pub fn reference_row_refused(&self, field: &str) {
+        self.reference_rows_refused
+            .get_or_create(&label("field", field))
+            .inc();
     }
 
     /// `n` records could not be delivered.
@@ -140,6 +154,21 @@ impl ProducerMetrics {
         count(&self.incomplete_items, "field", field)
     }
 
+    /// Coin reference rows acknowledged so far.
+    pub fn reference_rows(&self) -> u64 {
+        self.reference_rows_produced.get()
+    }
+
+    /// Coin reference rows refused for `field` so far.
+    pub fn refused_rows(&self, field: &str) -> u64 {
+        count(&self.reference_rows_refused, "field", field)
+    }
+
+    /// Records not delivered so far.
+    pub fn delivery_failures(&self) -> u64 {
+        self.delivery_errors.get()
+    }
+
     /// Registers these metrics in `registry` (once per registry: names must be unique).
     pub fn register(&self, registry: &MetricsRegistry) {
         // Both outcomes show from the start, so that a rate of failures is defined.
@@ -164,12 +193,17 @@ impl ProducerMetrics {
             ),
             (
                 "crypto_producer_events_produced",
-                "Records acknowledged by the sink",
+                "Price events acknowledged by the sink",
                 &self.events_produced,
             ),
             (
+                "crypto_producer_reference_rows_produced",
+                "Coin reference rows (crypto.coins) acknowledged by the sink",
+                &self.reference_rows_produced,
+            ),
+            (
                 "crypto_producer_delivery_errors",
-                "Records the sink could not deliver",
+                "Records the sink could not deliver (price events and reference rows)",
                 &self.delivery_errors,
             ),
             (
@@ -200,6 +234,11 @@ impl ProducerMetrics {
                 "crypto_producer_incomplete_items",
                 "Items produced with a field the contract refuses, by field",
                 &self.incomplete_items,
+            ),
+            (
+                "crypto_producer_reference_rows_refused",
+                "Coin reference rows not sent because they break their contract, by field",
+                &self.reference_rows_refused,
             ),
         ] {
             registry.register(name, help, family.clone());

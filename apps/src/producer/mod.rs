@@ -1,5 +1,6 @@
 //! The producer app (issue 5, item 1): CoinGecko `/coins/markets` → contract v1.2 events on
-//! `crypto.prices.raw`, keyed by `coin_id`. Three modes share one sink and one set of metrics:
+//! `crypto.prices.raw`, keyed by `coin_id`, and each coin's reference row on `crypto.coins`
+//! when it changes ([`reference`]). Three modes share one sink and one set of metrics:
 //!
 //! - [`Mode::Live`]: polls on wall-clock boundaries ([`schedule`]), one request per tick with a
 //!   page loop ([`coingecko`]), retries as REFERENCE.md §A says ([`retry`]), maps leniently
@@ -23,6 +24,7 @@
 //! let (_stop, shutdown) = tokio::sync::watch::channel(false);
 //! let stats = run(config, &sink, Arc::new(ProducerMetrics::default()), shutdown).await.unwrap();
 //! assert_eq!(stats.produced, 30); // 3 ticks × 10 default coins
+//! assert_eq!(stats.reference_rows, 10); // one per coin: the profiles do not change
 //! # });
 //! ```
 
@@ -32,6 +34,7 @@ pub mod coins;
 pub mod live;
 pub mod mapping;
 pub mod metrics;
+pub mod reference;
 pub mod replay;
 pub mod retry;
 pub mod schedule;
@@ -41,6 +44,7 @@ pub mod synthetic;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::topics::DEFAULT_COINS;
@@ -51,7 +55,8 @@ pub use synthetic::SyntheticConfig;
 
 use mapping::MappedResponse;
 use metrics::ProducerMetrics;
-use sink::{EventSink, OutRecord};
+use reference::SentRows;
+use sink::{Destination, EventSink, OutRecord};
 
 /// Where events come from.
 #[derive(Clone, Debug)]
@@ -115,9 +120,12 @@ pub enum ProducerError {
 pub struct Stats {
     /// Batches sent: polls that produced, replay batches, synthetic ticks.
     pub batches: u64,
-    /// Records acknowledged by the sink.
+    /// Price events acknowledged by the sink.
     pub produced: u64,
-    /// Records the sink could not deliver (each also logged and counted).
+    /// Coin reference rows acknowledged by the sink.
+    pub reference_rows: u64,
+    /// Records (events and reference rows) the sink could not deliver (each also logged and
+    /// counted).
     pub delivery_failures: u64,
     /// Live polls that gave up.
     pub failed_polls: u64,
@@ -126,12 +134,21 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Adds one sent batch of `(delivered, failed)` records.
-    pub(crate) fn add_batch(&mut self, (delivered, failed): (u64, u64)) {
+    /// Adds one sent batch.
+    pub(crate) fn add_batch(&mut self, delivered: Delivered) {
         self.batches += 1;
-        self.produced += delivered;
-        self.delivery_failures += failed;
+        self.produced += delivered.events;
+        self.reference_rows += delivered.reference_rows;
+        self.delivery_failures += delivered.failed;
     }
+}
+
+/// What the sink acknowledged of one batch, and what it could not deliver.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Delivered {
+    pub(crate) events: u64,
+    pub(crate) reference_rows: u64,
+    pub(crate) failed: u64,
 }
 
 /// Runs `config` until its mode ends (bounded runs, end of file) or `shutdown` turns true;
@@ -176,29 +193,85 @@ pub(crate) struct Output<'a, S> {
 }
 
 impl<S: EventSink> Output<'_, S> {
-    /// Sends a batch; counts what was delivered and logs and counts every failure. Returns
-    /// `(delivered, failed)`.
-    pub(crate) async fn send(&self, records: Vec<OutRecord>) -> (u64, u64) {
+    /// Sends one batch: first the reference rows of `rows` that changed since the last ones
+    /// `sent` (a row the contract refuses is logged and counted instead), then `events`.
+    /// Counts what was delivered, logs and counts every failure, and remembers the rows
+    /// delivered, so a row the sink could not deliver is sent again with the next batch.
+    pub(crate) async fn send(
+        &self,
+        rows: Vec<Value>,
+        events: Vec<OutRecord>,
+        sent: &mut SentRows,
+    ) -> Delivered {
+        let (changed, refused) = sent.changed(rows);
+        for refusal in &refused {
+            tracing::warn!(
+                coin_id = %refusal.coin_id,
+                field = %refusal.field,
+                reason = %refusal.reason,
+                "not sending a coin reference row its contract refuses"
+            );
+            self.metrics.reference_row_refused(&refusal.field);
+        }
+        let mut records: Vec<OutRecord> = changed
+            .iter()
+            .map(|row| OutRecord {
+                destination: Destination::Coins,
+                key: row.coin_id.clone(),
+                value: serde_json::to_vec(row).unwrap_or_default(),
+            })
+            .collect();
+        records.extend(events);
         if records.is_empty() {
-            return (0, 0);
+            return Delivered::default();
         }
+        let sent_rows = changed.len() as u64;
+        let sent_events = records.len() as u64 - sent_rows;
         let report = self.sink.send_batch(records).await;
-        for (key, error) in &report.failures {
-            tracing::error!(coin_id = %key, %error, "record not delivered");
+        for failure in &report.failures {
+            tracing::error!(
+                destination = failure.destination.as_str(),
+                coin_id = %failure.key,
+                error = %failure.error,
+                "record not delivered"
+            );
         }
-        let (delivered, failed) = (report.delivered as u64, report.failures.len() as u64);
-        self.metrics.produced(delivered);
-        self.metrics.delivery_errors(failed);
-        (delivered, failed)
+        let failed = |destination| {
+            report
+                .failures
+                .iter()
+                .filter(|failure| failure.destination == destination)
+                .count() as u64
+        };
+        let delivered = Delivered {
+            events: sent_events - failed(Destination::Prices),
+            reference_rows: sent_rows - failed(Destination::Coins),
+            failed: report.failures.len() as u64,
+        };
+        self.metrics.produced(delivered.events);
+        self.metrics
+            .reference_rows_produced(delivered.reference_rows);
+        self.metrics.delivery_errors(delivered.failed);
+        for row in changed {
+            let lost = report.failures.iter().any(|failure| {
+                failure.destination == Destination::Coins && failure.key == row.coin_id
+            });
+            if !lost {
+                sent.remember(row);
+            }
+        }
+        delivered
     }
 
-    /// The records of a mapped response; incomplete and unkeyed items are logged and counted.
-    pub(crate) fn records(&self, mapped: MappedResponse) -> Vec<OutRecord> {
+    /// The reference rows and the event records of a mapped response; incomplete and unkeyed
+    /// items are logged and counted.
+    pub(crate) fn records(&self, mapped: MappedResponse) -> (Vec<Value>, Vec<OutRecord>) {
         for unkeyed in &mapped.unkeyed {
             tracing::warn!(%unkeyed, "skipping an item without id");
             self.metrics.unkeyed_item();
         }
-        mapped
+        let rows = mapped.items.iter().map(reference::item_row).collect();
+        let events = mapped
             .items
             .into_iter()
             .map(|item| {
@@ -214,11 +287,13 @@ impl<S: EventSink> Output<'_, S> {
                     }
                 }
                 OutRecord {
+                    destination: Destination::Prices,
                     value: item.to_bytes(),
                     key: item.coin_id,
                 }
             })
-            .collect()
+            .collect();
+        (rows, events)
     }
 }
 
@@ -245,13 +320,93 @@ pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sink::KafkaSink;
+    use crate::event::Source;
+    use sink::{DeliveryReport, KafkaSink, MemorySink, SinkError, Undelivered};
+
+    /// Delivers the events and refuses the reference rows, as a broker refusing them would.
+    struct RefusingCoins;
+
+    impl EventSink for RefusingCoins {
+        async fn send_batch(&self, records: Vec<OutRecord>) -> DeliveryReport {
+            let (coins, events): (Vec<OutRecord>, Vec<OutRecord>) = records
+                .into_iter()
+                .partition(|r| r.destination == Destination::Coins);
+            DeliveryReport {
+                delivered: events.len(),
+                failures: coins
+                    .into_iter()
+                    .map(|r| Undelivered {
+                        destination: r.destination,
+                        key: r.key,
+                        error: "Broker: Message size too large".into(),
+                    })
+                    .collect(),
+            }
+        }
+
+        async fn flush(&self) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reference_row_the_sink_cannot_deliver_is_counted_and_sent_with_the_next_batch() {
+        let metrics = ProducerMetrics::default();
+        let mut sent = SentRows::default();
+        let rows = || {
+            vec![reference::profile_row(
+                "bitcoin",
+                "btc",
+                Utc::now(),
+                Source::Synthetic,
+            )]
+        };
+        let events = || {
+            vec![OutRecord {
+                destination: Destination::Prices,
+                key: "bitcoin".into(),
+                value: b"{}".to_vec(),
+            }]
+        };
+        let refusing = Output {
+            sink: &RefusingCoins,
+            metrics: &metrics,
+        };
+        let first = refusing.send(rows(), events(), &mut sent).await;
+        let failed = Delivered {
+            events: 1,
+            reference_rows: 0,
+            failed: 1,
+        };
+        assert_eq!(first, failed);
+        assert_eq!(
+            (metrics.delivery_failures(), metrics.reference_rows()),
+            (1, 0)
+        );
+
+        let memory = MemorySink::default();
+        let working = Output {
+            sink: &memory,
+            metrics: &metrics,
+        };
+        let second = working.send(rows(), events(), &mut sent).await;
+        assert_eq!((second.reference_rows, second.failed), (1, 0));
+        let third = working.send(rows(), events(), &mut sent).await;
+        assert_eq!((third.events, third.reference_rows), (1, 0), "unchanged");
+        let order: Vec<Destination> = memory.records().iter().map(|r| r.destination).collect();
+        assert_eq!(
+            order,
+            [Destination::Coins, Destination::Prices, Destination::Prices],
+            "a batch's rows go before its events"
+        );
+        assert_eq!(metrics.reference_rows(), 1);
+    }
 
     /// The pipeline spawns `run` on a multi-threaded runtime: its future must be `Send`.
     #[test]
     fn the_run_future_can_be_spawned() {
         fn assert_send<T: Send>(_: &T) {}
-        let sink = KafkaSink::new("127.0.0.1:9", "t", &Default::default()).unwrap();
+        let sink = KafkaSink::new("127.0.0.1:9", &Default::default(), &Default::default()).unwrap();
         let (_stop, shutdown) = watch::channel(false);
         for mode in [
             Mode::Live(LiveConfig::default()),

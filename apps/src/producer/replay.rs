@@ -13,6 +13,10 @@
 //!   becomes `price`. Fields are split at commas (no quoting). Consecutive rows with the same
 //!   timestamp form one batch.
 //!
+//! Each batch also writes the reference rows of its coins that changed (`crypto.coins`,
+//! [`super::reference`]): from the items of a JSON line, from the coins' static profiles for
+//! bars.
+//!
 //! Blank lines are skipped; a line that cannot be read is reported with its number and
 //! skipped, never fatal. The file is read with blocking I/O line by line: local reads are
 //! short next to producing.
@@ -43,8 +47,9 @@ use tokio::sync::watch;
 
 use super::coins::profile;
 use super::mapping::{map_response, normalise_ts};
+use super::reference::{profile_row, SentRows};
 use super::schedule::Pacer;
-use super::sink::{EventSink, OutRecord};
+use super::sink::{Destination, EventSink, OutRecord};
 use super::{wait_until, Output, ProducerError, Stats};
 use crate::event::{PriceEvent, Source};
 
@@ -352,6 +357,7 @@ pub(crate) async fn run<S: EventSink>(
         .unwrap_or_else(|| ReplayFormat::of_path(&config.path));
     tracing::info!(path = %config.path.display(), ?format, speedup = config.speedup, "replaying");
     let mut stats = Stats::default();
+    let mut sent = SentRows::default();
     let mut pacer: Option<Pacer> = None;
     for read in ReplayReader::new(std::io::BufReader::new(file), format) {
         let batch = match read {
@@ -371,7 +377,7 @@ pub(crate) async fn run<S: EventSink>(
         if !wait_until(release.unwrap_or_else(Utc::now), &mut shutdown).await {
             break;
         }
-        let records = match batch.batch {
+        let (rows, events) = match batch.batch {
             Batch::Response(items) => out.records(map_response(
                 &items,
                 vs_currency,
@@ -380,7 +386,7 @@ pub(crate) async fn run<S: EventSink>(
             )),
             Batch::Bars(bars) => bar_records(&bars, vs_currency),
         };
-        stats.add_batch(out.send(records).await);
+        stats.add_batch(out.send(rows, events, &mut sent).await);
         if config.max_batches.is_some_and(|max| stats.batches >= max) {
             break;
         }
@@ -388,9 +394,15 @@ pub(crate) async fn run<S: EventSink>(
     Ok(stats)
 }
 
-fn bar_records(bars: &[Bar], vs_currency: &str) -> Vec<OutRecord> {
+/// The reference rows (from the coins' profiles) and the event records of a batch of bars.
+fn bar_records(bars: &[Bar], vs_currency: &str) -> (Vec<Value>, Vec<OutRecord>) {
     let now = Utc::now();
-    bars.iter()
+    let rows = bars
+        .iter()
+        .map(|bar| profile_row(&bar.coin_id, &bar.symbol, now, Source::Replay))
+        .collect();
+    let events = bars
+        .iter()
         .map(|bar| {
             let event = PriceEvent::new(
                 Source::Replay,
@@ -402,17 +414,22 @@ fn bar_records(bars: &[Bar], vs_currency: &str) -> Vec<OutRecord> {
                 now,
             );
             OutRecord {
+                destination: Destination::Prices,
                 key: bar.coin_id.clone(),
                 value: serde_json::to_vec(&event).unwrap_or_default(),
             }
         })
-        .collect()
+        .collect();
+    (rows, events)
 }
 
 #[cfg(test)]
 mod tests {
+    use streamlib::serdes::Serde;
+
     use super::*;
     use crate::producer::metrics::ProducerMetrics;
+    use crate::reference::{contract_serde, CoinReference};
 
     fn read(text: &str, format: ReplayFormat) -> Vec<Result<ReplayBatch, Malformed>> {
         ReplayReader::new(text.as_bytes(), format).collect()
@@ -510,7 +527,10 @@ mod tests {
         assert_eq!(results[0].as_ref().unwrap_err().line, 1);
     }
 
-    async fn replay(name: &str, text: &str) -> (Stats, Vec<PriceEvent>, ProducerMetrics) {
+    async fn replay(
+        name: &str,
+        text: &str,
+    ) -> (Stats, Vec<PriceEvent>, Vec<CoinReference>, ProducerMetrics) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -528,12 +548,21 @@ mod tests {
         };
         let (_stop, shutdown) = watch::channel(false);
         let stats = run(&config, "usd", out, shutdown).await.unwrap();
-        let events = sink
-            .records()
+        let values = |destination| {
+            sink.records_to(destination)
+                .iter()
+                .map(|r| r.value.clone())
+                .collect::<Vec<_>>()
+        };
+        let events = values(Destination::Prices)
             .iter()
-            .map(|r| serde_json::from_slice(&r.value).unwrap())
+            .map(|v| serde_json::from_slice(v).unwrap())
             .collect();
-        (stats, events, metrics)
+        let rows = values(Destination::Coins)
+            .iter()
+            .map(|v| contract_serde().deserialize("crypto.coins", v).unwrap())
+            .collect();
+        (stats, events, rows, metrics)
     }
 
     #[tokio::test]
@@ -542,7 +571,7 @@ mod tests {
                     bitcoin,2025-07-25T14:55:00Z,117000\n\
                     bitcoin,not-a-time,1\n\
                     bitcoin,2025-07-25T15:00:00Z,117100\n";
-        let (stats, events, metrics) = replay("bars.csv", text).await;
+        let (stats, events, rows, metrics) = replay("bars.csv", text).await;
         assert_eq!(
             (stats.batches, stats.produced, stats.malformed_lines),
             (2, 2, 1)
@@ -558,17 +587,45 @@ mod tests {
             (117100.0, Source::Replay)
         );
         assert_eq!(events[1].symbol, "btc");
+        // Bars carry no name or rank: the profile's, once (the second batch changes nothing).
+        assert_eq!(stats.reference_rows, 1);
+        assert_eq!(
+            (
+                rows[0].name.as_str(),
+                rows[0].market_cap_rank,
+                rows[0].source
+            ),
+            ("Bitcoin", Some(1), Source::Replay)
+        );
     }
 
     #[tokio::test]
     async fn a_json_lines_replay_maps_items_like_live_ones() {
         let text = "[{\"id\":\"sui\",\"symbol\":\"sui\",\"current_price\":\"3.5\",\
-                    \"last_updated\":\"2025-07-25T14:55:09.5Z\"}]\n[oops\n[]\n";
-        let (stats, events, _) = replay("polls.jsonl", text).await;
-        assert_eq!((stats.produced, stats.malformed_lines), (1, 1));
+                    \"last_updated\":\"2025-07-25T14:55:09.5Z\"}]\n[oops\n[]\n\
+                    [{\"id\":\"sui\",\"symbol\":\"sui\",\"name\":\"Sui\",\"current_price\":3.6,\
+                    \"market_cap_rank\":17,\"last_updated\":\"2025-07-25T15:00:00Z\"}]\n";
+        let (stats, events, rows, metrics) = replay("polls.jsonl", text).await;
+        assert_eq!((stats.produced, stats.malformed_lines), (2, 1));
         assert_eq!(events[0].price, 3.5);
         assert_eq!(events[0].ts_event, "2025-07-25T14:55:09.500Z");
         assert_eq!(events[0].source, Source::Replay);
+        // The item's own name and rank, not the profile's; the first item has no name: its row
+        // is refused (counted), the event still goes.
+        assert_eq!(metrics.refused_rows("name"), 1);
+        assert_eq!(stats.reference_rows, 1);
+        assert_eq!(
+            (
+                rows[0].name.as_str(),
+                rows[0].market_cap_rank,
+                rows[0].source
+            ),
+            ("Sui", Some(17), Source::Replay)
+        );
+        assert_eq!(
+            rows[0].ts_event, events[1].ts_ingest,
+            "read when re-published"
+        );
     }
 
     #[test]

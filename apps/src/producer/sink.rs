@@ -1,16 +1,21 @@
 //! Where records go: Kafka (an idempotent producer with `acks=all`), or memory for tests.
+//! Each record names its [`Destination`]: price events go to `crypto.prices.raw`, coin reference
+//! rows to `crypto.coins`, through the same producer.
 //!
 //! A sink sends a batch and reports, per record, whether it was acknowledged; the caller
 //! counts and logs every failure, so nothing is lost silently.
 //!
 //! ```
-//! use apps::producer::sink::{EventSink, MemorySink, OutRecord};
+//! use apps::producer::sink::{Destination, EventSink, MemorySink, OutRecord};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let sink = MemorySink::default();
-//! let report = sink.send_batch(vec![OutRecord { key: "bitcoin".into(), value: b"{}".to_vec() }]).await;
-//! assert_eq!((report.delivered, report.failures.len()), (1, 0));
-//! assert_eq!(sink.records()[0].key, "bitcoin");
+//! let report = sink.send_batch(vec![
+//!     OutRecord { destination: Destination::Coins, key: "bitcoin".into(), value: b"{}".to_vec() },
+//!     OutRecord { destination: Destination::Prices, key: "bitcoin".into(), value: b"{}".to_vec() },
+//! ]).await;
+//! assert_eq!((report.delivered, report.failures.len()), (2, 0));
+//! assert_eq!(sink.records_to(Destination::Prices)[0].key, "bitcoin");
 //! # });
 //! ```
 
@@ -23,13 +28,47 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
-/// One record: key (`coin_id`) and value (JSON bytes).
+use crate::topics::Topics;
+
+/// The topic a record is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// A price event, for `crypto.prices.raw`.
+    Prices,
+    /// A coin reference row, for `crypto.coins`.
+    Coins,
+}
+
+impl Destination {
+    /// `prices` or `coins` (a log field).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Destination::Prices => "prices",
+            Destination::Coins => "coins",
+        }
+    }
+}
+
+/// One record: its destination, key (`coin_id`) and value (JSON bytes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutRecord {
+    /// The topic it is for.
+    pub destination: Destination,
     /// Message key.
     pub key: String,
     /// Message value.
     pub value: Vec<u8>,
+}
+
+/// A record a sink could not deliver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Undelivered {
+    /// The topic it was for.
+    pub destination: Destination,
+    /// Its key.
+    pub key: String,
+    /// Why it was not delivered.
+    pub error: String,
 }
 
 /// The outcome of one batch.
@@ -37,8 +76,8 @@ pub struct OutRecord {
 pub struct DeliveryReport {
     /// Records acknowledged.
     pub delivered: usize,
-    /// `(key, error)` of every record that was not.
-    pub failures: Vec<(String, String)>,
+    /// Every record that was not.
+    pub failures: Vec<Undelivered>,
 }
 
 /// Errors of a sink as a whole (not of one record).
@@ -83,6 +122,13 @@ impl MemorySink {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
+
+    /// Everything sent to `destination` so far.
+    pub fn records_to(&self, destination: Destination) -> Vec<OutRecord> {
+        let mut records = self.records();
+        records.retain(|record| record.destination == destination);
+        records
+    }
 }
 
 impl EventSink for MemorySink {
@@ -106,25 +152,26 @@ impl EventSink for MemorySink {
 /// Properties the producer sets itself and will not let a pass-through property change.
 const FIXED: [(&str, &str); 2] = [("enable.idempotence", "true"), ("acks", "all")];
 
-/// Produces to one Kafka topic with an idempotent producer (`enable.idempotence=true`,
-/// `acks=all`): librdkafka retries transient errors without duplicates or reordering, and
-/// what it finally cannot deliver is reported per record.
+/// Produces to Kafka with one idempotent producer (`enable.idempotence=true`, `acks=all`) for
+/// both destinations: librdkafka retries transient errors without duplicates or reordering,
+/// and what it finally cannot deliver is reported per record.
 #[derive(Clone)]
 pub struct KafkaSink {
     producer: FutureProducer,
-    topic: String,
+    prices: String,
+    coins: String,
     flush_timeout: Duration,
 }
 
 impl KafkaSink {
-    /// A sink for `topic` on `bootstrap_servers`, with any librdkafka `properties` passed
-    /// through (SASL/SSL, `linger.ms`, `compression.type`, `message.timeout.ms`, …), except
-    /// values that would turn off idempotence or `acks=all`. Keys are partitioned like Kafka's
-    /// Java clients and streamlib do (`partitioner=murmur2_random`) unless a property says
-    /// otherwise.
+    /// A sink for `topics.raw` (price events) and `topics.coins` (reference rows) on
+    /// `bootstrap_servers`, with any librdkafka `properties` passed through (SASL/SSL,
+    /// `linger.ms`, `compression.type`, `message.timeout.ms`, …), except values that would turn
+    /// off idempotence or `acks=all`. Keys are partitioned like Kafka's Java clients and
+    /// streamlib do (`partitioner=murmur2_random`) unless a property says otherwise.
     pub fn new(
         bootstrap_servers: &str,
-        topic: &str,
+        topics: &Topics,
         properties: &BTreeMap<String, String>,
     ) -> Result<Self, SinkError> {
         let mut config = ClientConfig::new();
@@ -149,24 +196,32 @@ impl KafkaSink {
         let producer = config.create().map_err(SinkError::Create)?;
         Ok(Self {
             producer,
-            topic: topic.to_string(),
+            prices: topics.raw.clone(),
+            coins: topics.coins.clone(),
             flush_timeout: Duration::from_secs(30),
         })
+    }
+
+    fn topic(&self, destination: Destination) -> &str {
+        match destination {
+            Destination::Prices => &self.prices,
+            Destination::Coins => &self.coins,
+        }
     }
 }
 
 impl EventSink for KafkaSink {
     async fn send_batch(&self, records: Vec<OutRecord>) -> DeliveryReport {
         let mut report = DeliveryReport::default();
-        let mut pending: VecDeque<(String, DeliveryFuture)> = VecDeque::new();
+        let mut pending: VecDeque<(&OutRecord, DeliveryFuture)> = VecDeque::new();
         for record in &records {
-            let mut message = FutureRecord::to(&self.topic)
+            let mut message = FutureRecord::to(self.topic(record.destination))
                 .key(&record.key)
                 .payload(&record.value);
             loop {
                 match self.producer.send_result(message) {
                     Ok(delivery) => {
-                        pending.push_back((record.key.clone(), delivery));
+                        pending.push_back((record, delivery));
                         break;
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
@@ -178,9 +233,7 @@ impl EventSink for KafkaSink {
                         }
                     }
                     Err((error, _)) => {
-                        report
-                            .failures
-                            .push((record.key.clone(), error.to_string()));
+                        report.failures.push(undelivered(record, error.to_string()));
                         break;
                     }
                 }
@@ -202,13 +255,22 @@ impl EventSink for KafkaSink {
     }
 }
 
-async fn settle((key, delivery): (String, DeliveryFuture), report: &mut DeliveryReport) {
+fn undelivered(record: &OutRecord, error: String) -> Undelivered {
+    Undelivered {
+        destination: record.destination,
+        key: record.key.clone(),
+        error,
+    }
+}
+
+async fn settle((record, delivery): (&OutRecord, DeliveryFuture), report: &mut DeliveryReport) {
     match delivery.await {
         Ok(Ok(_)) => report.delivered += 1,
-        Ok(Err((error, _))) => report.failures.push((key, error.to_string())),
-        Err(_) => report
-            .failures
-            .push((key, "the producer was dropped before delivery".into())),
+        Ok(Err((error, _))) => report.failures.push(undelivered(record, error.to_string())),
+        Err(_) => report.failures.push(undelivered(
+            record,
+            "the producer was dropped before delivery".into(),
+        )),
     }
 }
 
@@ -220,7 +282,7 @@ mod tests {
     fn pass_through_properties_cannot_weaken_the_guarantees() {
         for (name, value) in [("enable.idempotence", "false"), ("acks", "1")] {
             let properties = BTreeMap::from([(name.to_string(), value.to_string())]);
-            let error = KafkaSink::new("127.0.0.1:9", "t", &properties)
+            let error = KafkaSink::new("127.0.0.1:9", &Topics::default(), &properties)
                 .err()
                 .expect("refused");
             assert!(matches!(error, SinkError::Forbidden { .. }), "{error}");
@@ -229,10 +291,10 @@ mod tests {
             ("acks".to_string(), "-1".to_string()),
             ("linger.ms".to_string(), "20".to_string()),
         ]);
-        assert!(KafkaSink::new("127.0.0.1:9", "t", &properties).is_ok());
+        assert!(KafkaSink::new("127.0.0.1:9", &Topics::default(), &properties).is_ok());
         let bad = BTreeMap::from([("no.such.property".to_string(), "1".to_string())]);
         assert!(matches!(
-            KafkaSink::new("127.0.0.1:9", "t", &bad),
+            KafkaSink::new("127.0.0.1:9", &Topics::default(), &bad),
             Err(SinkError::Create(_))
         ));
     }

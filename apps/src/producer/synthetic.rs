@@ -31,8 +31,9 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
 
 use super::coins::{profile, CoinProfile};
+use super::reference::{profile_row, SentRows};
 use super::schedule::{Pacer, Schedule};
-use super::sink::{EventSink, OutRecord};
+use super::sink::{Destination, EventSink, OutRecord};
 use super::{wait_until, Output, ProducerError, Stats};
 use crate::event::{PriceEvent, Source};
 
@@ -262,21 +263,28 @@ pub(crate) async fn run<S: EventSink>(
     let pacer = Pacer::new(config.speedup, now, first).never_ahead_of_data();
     let mut market = Market::new(config.seed, coins, schedule.interval());
     let mut stats = Stats::default();
+    let mut sent = SentRows::default();
     tracing::info!(seed = config.seed, first = %crate::event::format_ts(first), "synthetic market");
     let mut at = first;
     while config.max_ticks.is_none_or(|max| stats.batches < max) {
         if !wait_until(pacer.release_at(at), &mut shutdown).await {
             break;
         }
-        let records = market
-            .tick(at, vs_currency, Utc::now())
+        let now = Utc::now();
+        let events = market.tick(at, vs_currency, now);
+        let rows = events
+            .iter()
+            .map(|event| profile_row(&event.coin_id, &event.symbol, now, Source::Synthetic))
+            .collect();
+        let records = events
             .iter()
             .map(|event| OutRecord {
+                destination: Destination::Prices,
                 key: event.coin_id.clone(),
                 value: serde_json::to_vec(event).unwrap_or_default(),
             })
             .collect();
-        stats.add_batch(out.send(records).await);
+        stats.add_batch(out.send(rows, records, &mut sent).await);
         at += step;
     }
     Ok(stats)
