@@ -8,6 +8,12 @@
 //!
 //! One alert per rule, coin and window per cooldown; severity is `critical` at twice the
 //! threshold, else `warning`.
+//!
+//! Each alert is then left-joined with the coin's reference row (`crypto.coins`, read whole by
+//! every instance as a global table, rows checked by their contract) so that its message names
+//! the coin: `bitcoin (Bitcoin, BTC, rank 1) moved 8.00 % within 1h` ([`name_coin`]); a coin
+//! without a row keeps the plain message. The alert goes to [`RECENT_STORE`] after the join,
+//! so the store holds exactly what goes to the topic.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,14 +22,16 @@ use serde::{Deserialize, Serialize};
 use streamlib::error::ProcessError;
 use streamlib::prelude::*;
 use streamlib::processor::PunctuatorId;
+use streamlib::serdes::{JsonSchemaSerde, SerdeError};
 use streamlib::state::KeyValueStore;
 
 use crate::analytics::history::PriceHistory;
 use crate::analytics::stats::{log_returns, median, z_score};
 use crate::analytics::Horizon;
 use crate::counters::Counters;
-use crate::event::{format_millis, format_ts, sha256_hex, PriceEvent};
+use crate::event::{format_millis, format_ts, parse_ts_millis, sha256_hex, PriceEvent};
 use crate::metrics::{point, series, LOOKBACK_MS};
+use crate::reference::{contract_serde, CoinReference};
 use crate::topics::Topics;
 
 /// Price history of the alert rules.
@@ -35,6 +43,10 @@ pub const STATE_STORE: &str = "alerts-state";
 pub const RECENT_STORE: &str = "alerts-recent";
 /// How long [`RECENT_STORE`] keeps an alert, by its event time (seven days).
 pub const RECENT_KEEP_MS: i64 = 7 * 24 * 3_600_000;
+/// The global store of the coin reference rows (`crypto.coins`), by `coin_id`.
+pub const COINS_STORE: &str = "alerts-coins";
+/// The longest `message` the alert contract allows, in characters.
+const MESSAGE_MAX_CHARS: usize = 500;
 /// How often the stale-feed check runs (wall clock).
 const STALE_CHECK_EVERY_MS: i64 = 10_000;
 
@@ -289,21 +301,7 @@ pub fn alert(
     } else {
         Severity::Warning
     };
-    let message = match finding.rule {
-        Rule::PriceMove => format!(
-            "{coin_id} moved {:.2} % within {window}",
-            finding.observed * 100.0
-        ),
-        Rule::Zscore => format!(
-            "{coin_id}: latest 5-minute return is {:.1} standard deviations from the {window} mean",
-            finding.observed
-        ),
-        Rule::VolumeSpike => format!(
-            "{coin_id}: volume is {:.1}x the {window} median",
-            finding.observed
-        ),
-        Rule::StaleFeed => format!("{coin_id}: no price event for {:.0} s", finding.observed),
-    };
+    let message = message(coin_id, finding.rule, finding.window, finding.observed);
     AlertEvent {
         schema_version: "1.0".into(),
         alert_id: sha256_hex(&format!(
@@ -320,6 +318,46 @@ pub fn alert(
         ts_alert: format_ts(now),
         message,
     }
+}
+
+/// The message of an alert about `subject` (the coin: its id, or its id and what its reference
+/// row says of it).
+fn message(subject: &str, rule: Rule, window: Option<Horizon>, observed: f64) -> String {
+    let window = window.map(Horizon::label).unwrap_or_default();
+    match rule {
+        Rule::PriceMove => format!("{subject} moved {:.2} % within {window}", observed * 100.0),
+        Rule::Zscore => format!(
+            "{subject}: latest 5-minute return is {observed:.1} standard deviations from the \
+             {window} mean"
+        ),
+        Rule::VolumeSpike => format!("{subject}: volume is {observed:.1}x the {window} median"),
+        Rule::StaleFeed => format!("{subject}: no price event for {observed:.0} s"),
+    }
+}
+
+/// `alert` with a message that names its coin as the coin's reference row `coin` does, after
+/// the coin id it starts with: `bitcoin (Bitcoin, BTC, rank 1) moved 8.00 % within 1h`
+/// (no rank for an unranked coin). Unchanged without a row, with a row of another coin, or
+/// when the named message would be longer than the alert contract allows.
+pub fn name_coin(alert: &AlertEvent, coin: Option<&CoinReference>) -> AlertEvent {
+    let mut named = alert.clone();
+    if let Some(coin) = coin.filter(|coin| coin.coin_id == alert.coin_id) {
+        let rank = coin
+            .market_cap_rank
+            .map(|rank| format!(", rank {rank}"))
+            .unwrap_or_default();
+        let subject = format!(
+            "{} ({}, {}{rank})",
+            alert.coin_id,
+            coin.name,
+            coin.symbol.to_uppercase()
+        );
+        let text = message(&subject, alert.rule, alert.window, alert.observed);
+        if text.chars().count() <= MESSAGE_MAX_CHARS {
+            named.message = text;
+        }
+    }
+    named
 }
 
 /// `coin_id|vs_currency|<ts_event ms, 13 digits>|alert_id`: a series' alerts sort by event
@@ -410,9 +448,8 @@ impl Alerts {
         &self,
         ctx: &mut ProcessorContext<'_, String, AlertEvent>,
         alert: AlertEvent,
-        (ts_event, ts): (i64, i64),
+        ts: i64,
     ) -> Result<(), ProcessError> {
-        remember(ctx.key_value_store(RECENT_STORE)?, &alert, ts_event)?;
         self.counters
             .inc("alerts_raised_total", &[("rule", alert.rule.label())]);
         tracing::info!(rule = alert.rule.label(), coin = %alert.coin_id, observed = alert.observed, "alert");
@@ -473,7 +510,7 @@ impl Processor<String, PriceEvent, String, AlertEvent> for Alerts {
                 point.ts,
                 chrono::Utc::now(),
             );
-            self.emit(ctx, alert, (point.ts, point.ts))?;
+            self.emit(ctx, alert, point.ts)?;
         }
         Ok(())
     }
@@ -520,9 +557,59 @@ impl Processor<String, PriceEvent, String, AlertEvent> for Alerts {
                 ts_event,
                 chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
             );
-            self.emit(ctx, alert, (ts_event, now))?;
+            self.emit(ctx, alert, now)?;
         }
         Ok(())
+    }
+}
+
+/// Keeps each alert in [`RECENT_STORE`] and forwards it: placed after the join with the
+/// reference rows, so the store holds exactly what goes to the topic.
+struct Remember;
+
+impl Processor<String, AlertEvent, String, AlertEvent> for Remember {
+    fn process(
+        &mut self,
+        record: Record<String, AlertEvent>,
+        ctx: &mut ProcessorContext<'_, String, AlertEvent>,
+    ) -> Result<(), ProcessError> {
+        let alert = &record.value;
+        let ts_event = parse_ts_millis(&alert.ts_event).ok_or_else(|| {
+            ProcessError::User(format!(
+                "alert {} has a ts_event that is not RFC 3339: {}",
+                alert.alert_id, alert.ts_event
+            ))
+        })?;
+        remember(ctx.key_value_store(RECENT_STORE)?, alert, ts_event)?;
+        ctx.forward(record)
+    }
+}
+
+/// The serde of the reference rows: their contract's ([`contract_serde`]), counting every row
+/// it refuses in `alerts_reference_rows_skipped_total{keyword}`. The global table asks it
+/// before storing a row, so a refused row is skipped (and counted), never stored.
+struct CheckedRows {
+    contract: JsonSchemaSerde<CoinReference>,
+    counters: Counters,
+}
+
+impl Serde<CoinReference> for CheckedRows {
+    fn serialize(&self, topic: &str, row: &CoinReference) -> Result<Vec<u8>, SerdeError> {
+        self.contract.serialize(topic, row)
+    }
+
+    fn deserialize(&self, topic: &str, bytes: &[u8]) -> Result<CoinReference, SerdeError> {
+        self.contract.deserialize(topic, bytes).inspect_err(|error| {
+            let keyword = match error {
+                SerdeError::Schema(violation) => violation.rule.as_str(),
+                _ => contract::rule::JSON_SYNTAX,
+            };
+            tracing::warn!(%topic, %error, "skipping a coin reference row its contract refuses");
+            self.counters.inc(
+                "alerts_reference_rows_skipped_total",
+                &[("keyword", keyword)],
+            );
+        })
     }
 }
 
@@ -542,6 +629,19 @@ pub fn topology(topics: &Topics, config: RulesConfig, counters: &Counters) -> To
         "alerts_suppressed_total",
         "Alerts not emitted because their rule was cooling down, by rule",
     );
+    counters.describe(
+        "alerts_reference_rows_skipped_total",
+        "Rows of crypto.coins not stored because their contract refuses them, by keyword",
+    );
+    let coins = builder.global_table(
+        &topics.coins,
+        StringSerde,
+        CheckedRows {
+            contract: contract_serde(),
+            counters: counters.clone(),
+        },
+        COINS_STORE,
+    );
     let counters = counters.clone();
     let stream = crate::analytics::price_stream(&builder, &topics.dedup);
     stream.with_store(StoreSpec::new(HISTORY_STORE, StoreKind::KeyValue));
@@ -553,8 +653,60 @@ pub fn topology(topics: &Topics, config: RulesConfig, counters: &Counters) -> To
                 config: config.clone(),
                 counters: counters.clone(),
             },
-            &[HISTORY_STORE, STATE_STORE, RECENT_STORE],
+            &[HISTORY_STORE, STATE_STORE],
         )
+        .left_join_global(
+            &coins,
+            |_, alert: &AlertEvent| alert.coin_id.clone(),
+            JsonSerde::<AlertEvent>::new(),
+            name_coin,
+        )
+        .process(|| Remember, &[RECENT_STORE])
         .to(&topics.alerts, StringSerde, JsonSerde::<AlertEvent>::new());
     builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Source;
+
+    fn crash(coin_id: &str, observed: f64) -> AlertEvent {
+        let finding = Finding {
+            rule: Rule::Zscore,
+            window: Some(Horizon::H24),
+            observed,
+            threshold: 4.0,
+        };
+        alert(&finding, coin_id, "usd", 0, chrono::Utc::now())
+    }
+
+    fn row(coin_id: &str, name: &str) -> CoinReference {
+        let at = chrono::DateTime::UNIX_EPOCH;
+        CoinReference::new(coin_id, "btc", name, Some(1), at, Source::Coingecko)
+    }
+
+    #[test]
+    fn a_row_names_only_its_own_coin_and_only_within_the_contracts_length() {
+        let plain = crash("bitcoin", 5.0);
+        assert_eq!(name_coin(&plain, None), plain);
+        let named = name_coin(&plain, Some(&row("bitcoin", "Bitcoin")));
+        assert_eq!(
+            named.message,
+            "bitcoin (Bitcoin, BTC, rank 1): latest 5-minute return is 5.0 standard deviations \
+             from the 24h mean"
+        );
+        assert_eq!(named.alert_id, plain.alert_id);
+        // A row filed under another coin's key names nothing.
+        assert_eq!(name_coin(&plain, Some(&row("ethereum", "Ethereum"))), plain);
+        // A 128-character id, a 100-character name and a huge z-score: the named message would
+        // be longer than the contract's 500 characters, so the plain one stays.
+        let long_id = "x".repeat(128);
+        let long = crash(&long_id, 1e250);
+        assert!(long.message.chars().count() <= MESSAGE_MAX_CHARS);
+        assert_eq!(
+            name_coin(&long, Some(&row(&long_id, &"N".repeat(100)))),
+            long
+        );
+    }
 }

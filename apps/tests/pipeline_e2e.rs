@@ -2,7 +2,8 @@
 //! generator `data/make_replay.py`) is replayed by the producer through validator, dedup,
 //! metrics and alerts under exactly-once. Checked: the valid/DLQ split, the dedup count, every
 //! metric value against an independent computation written here, and alerts on the planted
-//! crash and none on the calm part. Needs `KAFKA_BOOTSTRAP` (see `scripts/test`).
+//! crash and none on the calm part, naming the coin from the reference rows the producer wrote
+//! to `crypto.coins`. Needs `KAFKA_BOOTSTRAP` (see `scripts/test`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -341,6 +342,22 @@ fn a_recorded_file_flows_through_every_app_with_exact_results() {
         at_crash,
         ["price_move/1h", "price_move/24h", "zscore/24h"],
         "{alerts:?}"
+    );
+    // The producer wrote each coin's reference row once (the recording never changes them),
+    // before the events; the alerts app, reading them as a global table, names the coin.
+    let rows = consume_until(&bootstrap, &topics.coins, "read_committed", WAIT, |got| {
+        got.len() >= 3
+    });
+    assert_eq!(rows.len(), 3);
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.message.starts_with("solana (Solana, SOL, rank 3) ")),
+        "{alerts:?}"
+    );
+    assert_eq!(
+        apps.counters.total("alerts_reference_rows_skipped_total"),
+        0
     );
     assert_eq!(apps.counters.get("dedup_duplicates_total", &[]), 3);
     apps.close().unwrap();

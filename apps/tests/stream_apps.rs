@@ -1,5 +1,6 @@
 //! The stream apps on the TopologyTestDriver: routing, dead-letter envelopes, deduplication,
-//! metric values and alert rules. Every output is checked against its contract.
+//! metric values, alert rules and the coin names alerts take from the reference table. Every
+//! output is checked against its contract.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use apps::alerts::{self, RulesConfig};
 use apps::counters::Counters;
 use apps::event::{PriceEvent, Source};
 use apps::metrics::{self, Emit, MetricsEvent};
+use apps::reference::CoinReference;
 use apps::topics::Topics;
 use apps::{dedup, validator};
 use chrono::DateTime;
@@ -523,6 +525,17 @@ fn the_metrics_app_keeps_the_latest_update_per_coin_and_horizon_for_queries() {
     assert_eq!(answer.value.unwrap().price_last, 102.0);
 }
 
+/// A calm market of 40 polls from `start`, then a −8 % crash: a 1h price move and a z-score.
+fn pipe_crash(d: &mut TopologyTestDriver, topics: &Topics, start: i64) {
+    let mut prices = calm(40);
+    prices.push((92.0, 1_000.0));
+    for (i, (price, volume)) in prices.iter().enumerate() {
+        let mut e = event("bitcoin", *price, start + i as i64 * MIN5);
+        e.total_volume = Some(*volume);
+        pipe_event(d, &topics.dedup, &e);
+    }
+}
+
 #[test]
 fn recent_alerts_are_queryable_for_a_week_of_event_time() {
     let topics = Topics::default();
@@ -531,21 +544,12 @@ fn recent_alerts_are_queryable_for_a_week_of_event_time() {
         RulesConfig::default(),
         &Counters::default(),
     ));
-    let crash = |d: &mut TopologyTestDriver, start: i64| {
-        let mut prices = calm(40);
-        prices.push((92.0, 1_000.0));
-        for (i, (price, volume)) in prices.iter().enumerate() {
-            let mut e = event("bitcoin", *price, start + i as i64 * MIN5);
-            e.total_volume = Some(*volume);
-            pipe_event(d, &topics.dedup, &e);
-        }
-    };
     // The store orders a series' alerts by event time, then id.
     let by_id = |mut alerts: Vec<alerts::AlertEvent>| {
         alerts.sort_by(|a, b| (&a.ts_event, &a.alert_id).cmp(&(&b.ts_event, &b.alert_id)));
         alerts
     };
-    crash(&mut d, BASE);
+    pipe_crash(&mut d, &topics, BASE);
     let first = by_id(read_alerts(&mut d, &topics));
     assert_eq!(first.len(), 2, "{first:?}");
     let stored: Vec<(String, alerts::AlertEvent)> = store_values(&d, alerts::RECENT_STORE);
@@ -553,13 +557,175 @@ fn recent_alerts_are_queryable_for_a_week_of_event_time() {
     let values: Vec<alerts::AlertEvent> = stored.into_iter().map(|(_, v)| v).collect();
     assert_eq!(values, first);
     // Eight days of event time later, a new crash: the first alerts are forgotten.
-    crash(&mut d, BASE + 8 * 24 * 3_600_000);
+    pipe_crash(&mut d, &topics, BASE + 8 * 24 * 3_600_000);
     let second = by_id(read_alerts(&mut d, &topics));
     assert!(!second.is_empty());
-    let stored: Vec<alerts::AlertEvent> =
-        store_values::<alerts::AlertEvent>(&d, alerts::RECENT_STORE)
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect();
-    assert_eq!(stored, second);
+    assert_eq!(recent_alerts(&d), second);
+}
+
+/// Every alert in the recent-alerts store, in key order.
+fn recent_alerts(d: &TopologyTestDriver) -> Vec<alerts::AlertEvent> {
+    store_values::<alerts::AlertEvent>(d, alerts::RECENT_STORE)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// The alerts app with its counters.
+fn alerts_app() -> (TopologyTestDriver, Topics, Counters) {
+    let topics = Topics::default();
+    let counters = Counters::default();
+    let d = driver(alerts::topology(&topics, RulesConfig::default(), &counters));
+    (d, topics, counters)
+}
+
+/// The reference row of bitcoin with `rank`, as the producer writes it.
+fn bitcoin_row(rank: Option<u32>) -> CoinReference {
+    let at = DateTime::from_timestamp_millis(BASE).unwrap();
+    CoinReference::new("bitcoin", "btc", "Bitcoin", rank, at, Source::Coingecko)
+}
+
+fn pipe_row(d: &mut TopologyTestDriver, topics: &Topics, key: &str, value: Vec<u8>) {
+    d.pipe_raw(&topics.coins, Some(key.into()), Some(value), BASE)
+        .unwrap();
+}
+
+fn pipe_coin(d: &mut TopologyTestDriver, topics: &Topics, row: &CoinReference) {
+    pipe_row(d, topics, &row.coin_id, serde_json::to_vec(row).unwrap());
+}
+
+fn messages(alerts: &[alerts::AlertEvent]) -> Vec<&str> {
+    alerts.iter().map(|a| a.message.as_str()).collect()
+}
+
+#[test]
+fn an_alert_names_its_coin_from_the_reference_table() {
+    let (mut d, topics, _) = alerts_app();
+    pipe_coin(&mut d, &topics, &bitcoin_row(Some(1)));
+    pipe_crash(&mut d, &topics, BASE);
+    let alerts = read_alerts(&mut d, &topics);
+    assert_eq!(
+        messages(&alerts),
+        [
+            "bitcoin (Bitcoin, BTC, rank 1) moved 8.00 % within 1h",
+            "bitcoin (Bitcoin, BTC, rank 1): latest 5-minute return is 83.4 standard deviations \
+             from the 24h mean"
+        ]
+    );
+    // The join changes nothing else: the alert without a row, renamed, is the same alert.
+    let (mut plain, plain_topics, _) = alerts_app();
+    pipe_crash(&mut plain, &plain_topics, BASE);
+    let unnamed = read_alerts(&mut plain, &plain_topics);
+    for (named, unnamed) in alerts.iter().zip(&unnamed) {
+        let renamed = alerts::AlertEvent {
+            message: unnamed.message.clone(),
+            ts_alert: unnamed.ts_alert.clone(),
+            ..named.clone()
+        };
+        assert_eq!(&renamed, unnamed);
+    }
+}
+
+#[test]
+fn an_alert_without_a_reference_row_keeps_the_plain_message() {
+    let (mut d, topics, _) = alerts_app();
+    // Another coin's row, and a row of bitcoin deleted again (a tombstone).
+    let mut ethereum = bitcoin_row(Some(2));
+    ethereum.coin_id = "ethereum".into();
+    pipe_coin(&mut d, &topics, &ethereum);
+    pipe_coin(&mut d, &topics, &bitcoin_row(Some(1)));
+    d.pipe_raw(&topics.coins, Some(b"bitcoin".to_vec()), None, BASE)
+        .unwrap();
+    pipe_crash(&mut d, &topics, BASE);
+    let alerts = read_alerts(&mut d, &topics);
+    assert_eq!(
+        messages(&alerts),
+        [
+            "bitcoin moved 8.00 % within 1h",
+            "bitcoin: latest 5-minute return is 83.4 standard deviations from the 24h mean"
+        ]
+    );
+}
+
+#[test]
+fn an_updated_reference_row_names_the_coin_in_the_next_alert() {
+    let (mut d, topics, _) = alerts_app();
+    pipe_coin(&mut d, &topics, &bitcoin_row(Some(1)));
+    pipe_crash(&mut d, &topics, BASE);
+    let first = read_alerts(&mut d, &topics);
+    assert!(first[0]
+        .message
+        .starts_with("bitcoin (Bitcoin, BTC, rank 1) "));
+    // The coin drops to rank 2 (the producer writes the changed row) and, a day later,
+    // crashes again; an unranked coin has no rank in its name.
+    pipe_coin(&mut d, &topics, &bitcoin_row(Some(2)));
+    pipe_crash(&mut d, &topics, BASE + 24 * 3_600_000);
+    let second = read_alerts(&mut d, &topics);
+    assert!(
+        second[0]
+            .message
+            .starts_with("bitcoin (Bitcoin, BTC, rank 2) moved"),
+        "{second:?}"
+    );
+    pipe_coin(&mut d, &topics, &bitcoin_row(None));
+    pipe_crash(&mut d, &topics, BASE + 48 * 3_600_000);
+    let third = read_alerts(&mut d, &topics);
+    assert!(
+        third[0].message.starts_with("bitcoin (Bitcoin, BTC) moved"),
+        "{third:?}"
+    );
+}
+
+#[test]
+fn an_invalid_reference_row_is_skipped_and_counted() {
+    let (mut d, topics, counters) = alerts_app();
+    pipe_coin(&mut d, &topics, &bitcoin_row(Some(1)));
+    // Rank 0 breaks the contract (minimum 1); so do bytes that are not JSON.
+    let mut bad = serde_json::to_value(bitcoin_row(Some(1))).unwrap();
+    bad["market_cap_rank"] = 0.into();
+    pipe_row(
+        &mut d,
+        &topics,
+        "bitcoin",
+        serde_json::to_vec(&bad).unwrap(),
+    );
+    pipe_row(&mut d, &topics, "bitcoin", b"{not json".to_vec());
+    let skipped = |keyword| {
+        counters.get(
+            "alerts_reference_rows_skipped_total",
+            &[("keyword", keyword)],
+        )
+    };
+    assert_eq!((skipped("minimum"), skipped("json_syntax")), (1, 1));
+    // The row stored before them still names the coin.
+    pipe_crash(&mut d, &topics, BASE);
+    let alerts = read_alerts(&mut d, &topics);
+    assert_eq!(alerts.len(), 2);
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a.message.starts_with("bitcoin (Bitcoin, BTC, rank 1)")),
+        "{alerts:?}"
+    );
+}
+
+#[test]
+fn the_recent_store_holds_the_alerts_as_they_go_to_the_topic() {
+    let (mut d, topics, _) = alerts_app();
+    pipe_coin(&mut d, &topics, &bitcoin_row(Some(1)));
+    pipe_crash(&mut d, &topics, BASE);
+    let mut out = read_alerts(&mut d, &topics);
+    assert!(out
+        .iter()
+        .all(|a| a.message.contains("(Bitcoin, BTC, rank 1)")));
+    // Stale-feed alerts come from the punctuator: they are joined and stored alike.
+    d.advance_wall_clock(Duration::from_secs(16 * 60)).unwrap();
+    let stale = read_alerts(&mut d, &topics);
+    assert_eq!(
+        messages(&stale),
+        ["bitcoin (Bitcoin, BTC, rank 1): no price event for 960 s"]
+    );
+    out.extend(stale);
+    out.sort_by(|a, b| (&a.ts_event, &a.alert_id).cmp(&(&b.ts_event, &b.alert_id)));
+    assert_eq!(recent_alerts(&d), out);
 }
