@@ -225,6 +225,17 @@ fn reference_rows(sink: &MemorySink) -> Vec<CoinReference> {
         .collect()
 }
 
+/// One poll of `poller` into `sink`, with a minute to finish.
+async fn poll_into<S: EventSink>(
+    poller: &mut Poller,
+    sink: &S,
+    metrics: &ProducerMetrics,
+) -> PollReport {
+    let (_stop, mut shutdown) = watch::channel(false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    poller.poll(deadline, sink, metrics, &mut shutdown).await
+}
+
 async fn poll(server: &FakeCoinGecko, coins: &[&str]) -> Polled {
     poll_with(config(server), coins).await
 }
@@ -698,17 +709,9 @@ async fn reference_rows_go_out_only_when_a_coin_changes() {
     let mut poller = Poller::new(&config(&server), "usd", &ids(&["bitcoin", "sui"])).unwrap();
     let sink = MemorySink::default();
     let metrics = ProducerMetrics::default();
-    let (_stop, mut shutdown) = watch::channel(false);
     let mut rows_per_poll = Vec::new();
     for _ in 0..3 {
-        let report = poller
-            .poll(
-                Instant::now() + Duration::from_secs(60),
-                &sink,
-                &metrics,
-                &mut shutdown,
-            )
-            .await;
+        let report = poll_into(&mut poller, &sink, &metrics).await;
         assert_eq!((report.delivered, report.failure), (2, None));
         rows_per_poll.push(report.reference_rows);
     }
@@ -819,16 +822,7 @@ async fn polled_events_reach_kafka_keyed_and_valid() {
         &ids(&["bitcoin", "ethereum", "sui"]),
     )
     .unwrap();
-    let metrics = ProducerMetrics::default();
-    let (_stop, mut shutdown) = watch::channel(false);
-    let report = poller
-        .poll(
-            Instant::now() + Duration::from_secs(60),
-            &sink,
-            &metrics,
-            &mut shutdown,
-        )
-        .await;
+    let report = poll_into(&mut poller, &sink, &ProducerMetrics::default()).await;
     assert_eq!(
         (
             report.delivered,

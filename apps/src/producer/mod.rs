@@ -297,6 +297,15 @@ impl<S: EventSink> Output<'_, S> {
     }
 }
 
+/// The record of a price event built in the producer (synthetic ticks, replayed bars).
+pub(crate) fn event_record(event: &crate::event::PriceEvent) -> OutRecord {
+    OutRecord {
+        destination: Destination::Prices,
+        key: event.coin_id.clone(),
+        value: serde_json::to_vec(event).unwrap_or_default(),
+    }
+}
+
 /// Waits until wall-clock time `at`; false if `shutdown` turned true first.
 pub(crate) async fn wait_until(at: DateTime<Utc>, shutdown: &mut watch::Receiver<bool>) -> bool {
     let delay = (at - Utc::now()).to_std().unwrap_or_default();

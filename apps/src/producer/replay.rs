@@ -49,8 +49,8 @@ use super::coins::profile;
 use super::mapping::{map_response, normalise_ts};
 use super::reference::{profile_row, SentRows};
 use super::schedule::Pacer;
-use super::sink::{Destination, EventSink, OutRecord};
-use super::{wait_until, Output, ProducerError, Stats};
+use super::sink::{EventSink, OutRecord};
+use super::{event_record, wait_until, Output, ProducerError, Stats};
 use crate::event::{PriceEvent, Source};
 
 /// Replay file format.
@@ -404,7 +404,7 @@ fn bar_records(bars: &[Bar], vs_currency: &str) -> (Vec<Value>, Vec<OutRecord>) 
     let events = bars
         .iter()
         .map(|bar| {
-            let event = PriceEvent::new(
+            event_record(&PriceEvent::new(
                 Source::Replay,
                 &bar.coin_id,
                 &bar.symbol,
@@ -412,12 +412,7 @@ fn bar_records(bars: &[Bar], vs_currency: &str) -> (Vec<Value>, Vec<OutRecord>) 
                 bar.close,
                 bar.timestamp,
                 now,
-            );
-            OutRecord {
-                destination: Destination::Prices,
-                key: bar.coin_id.clone(),
-                value: serde_json::to_vec(&event).unwrap_or_default(),
-            }
+            ))
         })
         .collect();
     (rows, events)
@@ -429,6 +424,7 @@ mod tests {
 
     use super::*;
     use crate::producer::metrics::ProducerMetrics;
+    use crate::producer::sink::Destination;
     use crate::reference::{contract_serde, CoinReference};
 
     fn read(text: &str, format: ReplayFormat) -> Vec<Result<ReplayBatch, Malformed>> {

@@ -33,8 +33,8 @@ use tokio::sync::watch;
 use super::coins::{profile, CoinProfile};
 use super::reference::{profile_row, SentRows};
 use super::schedule::{Pacer, Schedule};
-use super::sink::{Destination, EventSink, OutRecord};
-use super::{wait_until, Output, ProducerError, Stats};
+use super::sink::EventSink;
+use super::{event_record, wait_until, Output, ProducerError, Stats};
 use crate::event::{PriceEvent, Source};
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
@@ -276,14 +276,7 @@ pub(crate) async fn run<S: EventSink>(
             .iter()
             .map(|event| profile_row(&event.coin_id, &event.symbol, now, Source::Synthetic))
             .collect();
-        let records = events
-            .iter()
-            .map(|event| OutRecord {
-                destination: Destination::Prices,
-                key: event.coin_id.clone(),
-                value: serde_json::to_vec(event).unwrap_or_default(),
-            })
-            .collect();
+        let records = events.iter().map(event_record).collect();
         stats.add_batch(out.send(rows, records, &mut sent).await);
         at += step;
     }
