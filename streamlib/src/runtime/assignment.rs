@@ -22,11 +22,12 @@ use crate::topology::Topology;
 use super::collector::RecordCollector;
 use super::commit::Committer;
 use super::partition_group::PartitionGroup;
+use super::purge::Purger;
 use super::queries::TaskStates;
 use super::restore::restore_task;
 use super::standby::Standbys;
 use super::thread::ThreadSetup;
-use super::topics::input_topics;
+use super::topics::{input_topics, repartition_topics};
 use super::{to_raw, wall_clock_ms, ProcessingGuarantee, RuntimeMetrics, StreamsConfig, TIMEOUT};
 
 /// The tasks of one stream thread with the producer and commit state they share.
@@ -71,7 +72,14 @@ impl TaskManager {
         let metrics = setup.metrics.clone();
         Ok(Self {
             collector: RecordCollector::new(config.clone(), metrics.clone(), identity)?,
-            committer: Committer::new(config.clone(), metrics.clone()),
+            committer: Committer::new(
+                config.clone(),
+                metrics.clone(),
+                Purger::new(
+                    &config,
+                    repartition_topics(&setup.topology, &config.application_id),
+                )?,
+            ),
             topology: setup.topology.clone(),
             config,
             location: setup.location.clone(),

@@ -37,6 +37,7 @@ mod delivery;
 mod global;
 mod metrics;
 mod partition_group;
+mod purge;
 mod queries;
 mod refusal;
 mod restore;
