@@ -327,6 +327,13 @@ impl Task {
         self.position = position;
     }
 
+    /// The offset after the last record of `topic` this task processed (or started after).
+    pub(crate) fn next_offset(&self, topic: &str) -> Option<i64> {
+        self.position
+            .offset(topic, self.ctx.partition)
+            .map(|offset| offset + 1)
+    }
+
     /// Answers `query` on store `name` — from committed state alone when `committed` — with
     /// the position of what it read.
     pub(crate) fn query(

@@ -104,11 +104,7 @@ type Input = (&'static str, String, Option<String>, i64);
 /// only), then stream records (some joining within the window, some never joining), then one
 /// left record per partition an hour later, so that every task's stream time passes the windows
 /// and grace of all the others and the left and outer joins emit what never joined.
-///
-/// The runtime processes a task's records in the order its consumer returns them, not ordered
-/// by timestamp across the task's partitions (Kafka Streams' `max.task.idle.ms`), so the test
-/// lets each phase be processed before it produces the next: then the broker and the driver
-/// see the same order.
+/// Every record is later than the ones of the phases before it.
 fn phases(base: i64) -> Vec<Vec<Input>> {
     let row = |topic, key: String, value: Option<String>, dt| (topic, key, value, base + dt);
     let k = |i| format!("k{i}");
@@ -232,9 +228,8 @@ fn by_key(records: Vec<(String, Option<String>)>) -> BTreeMap<String, Vec<Option
     keys
 }
 
-#[test]
-fn every_join_kind_on_kafka_equals_the_driver_across_a_restart_with_restore() {
-    let t = Topics::new();
+/// Inputs with [`PARTITIONS`] partitions, outputs with one (one order to compare).
+fn create_topics(t: &Topics) {
     for (name, topic) in &t.names {
         let partitions = if OUTPUTS.contains(name) {
             1
@@ -243,6 +238,21 @@ fn every_join_kind_on_kafka_equals_the_driver_across_a_restart_with_restore() {
         };
         create_topic(&kafka_bootstrap(), topic, partitions);
     }
+}
+
+/// Waits for every output to hold what the driver wrote for `inputs`, and compares.
+fn assert_outputs(t: &Topics, inputs: &[Input], when: &str) {
+    let want = expected(t, inputs);
+    for name in OUTPUTS {
+        let got = read(t, name, want[name].len());
+        assert_eq!(by_key(got), by_key(want[name].clone()), "{name} {when}");
+    }
+}
+
+#[test]
+fn every_join_kind_on_kafka_equals_the_driver_across_a_restart_with_restore() {
+    let t = Topics::new();
+    create_topics(&t);
     // The tables' source topics are their changelogs: no changelog topic of their own.
     let changelogs: Vec<String> = topology(&t)
         .internal_topics()
@@ -279,17 +289,43 @@ fn every_join_kind_on_kafka_equals_the_driver_across_a_restart_with_restore() {
         }
         produce_all(&t, phase);
         let so_far: Vec<Input> = phases[..=i].iter().flatten().cloned().collect();
-        let want = expected(&t, &so_far);
-        for name in OUTPUTS {
-            let got = read(&t, name, want[name].len());
-            assert_eq!(
-                by_key(got),
-                by_key(want[name].clone()),
-                "{name} after phase {i}"
-            );
-        }
+        assert_outputs(&t, &so_far, &format!("after phase {i}"));
     }
     assert!(app.is_running());
+    app.close().unwrap();
+}
+
+/// Everything is on the broker before the application starts, the streams' topics written
+/// first and the tables' last, with more left-stream records (later than every table row)
+/// than the stream thread polls at once, so it polls stream records before the rows they join:
+/// each task still takes its partitions' records in timestamp order, as the driver processes
+/// them piped in that order, without giving up on a partition.
+#[test]
+fn a_task_takes_the_records_of_its_partitions_in_timestamp_order() {
+    let t = Topics::new();
+    create_topics(&t);
+    let base = streamlib_now();
+    let mut inputs: Vec<Input> = phases(base).into_iter().flatten().collect();
+    inputs.extend((0..780).map(|i| {
+        (
+            "ls",
+            format!("k{}", i % 12),
+            Some(format!("p{i}")),
+            base + 200 + i,
+        )
+    }));
+    inputs.sort_by_key(|(.., ts)| *ts);
+    produce_all(&t, &inputs);
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = KafkaStreams::new(topology(&t), config(&t, dir.path()));
+    app.start().unwrap();
+    assert_outputs(&t, &inputs, "from pre-produced inputs");
+    assert_eq!(
+        app.metrics()
+            .enforced_processing
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     app.close().unwrap();
 }
 

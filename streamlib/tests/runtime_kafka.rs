@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
 use streamlib::error::{SerdeError, StreamsError};
 use streamlib::metrics::MetricsRegistry;
 use streamlib::prelude::*;
@@ -17,6 +19,7 @@ use streamlib::testing::{
     consume_until, create_topic, create_topic_with_configs, kafka_bootstrap, produce, topic_config,
     unique_topic,
 };
+use streamlib::topology::InternalTopicKind;
 use streamlib::{dead_letter_headers, ErrorHandlers};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -747,8 +750,21 @@ fn stream_threads_split_the_tasks_of_a_repartitioning_topology_and_count_exactly
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(&n, dir.path(), ProcessingGuarantee::ExactlyOnceV2);
     config.num_stream_threads = 2;
-    let mut app = KafkaStreams::new(rekeying_topology(&n, StringSerde), config);
+    config.repartition_purge_interval = Duration::ZERO;
+    let topology = rekeying_topology(&n, StringSerde);
+    let repartition = topology
+        .internal_topics()
+        .into_iter()
+        .find(|t| t.kind == InternalTopicKind::Repartition)
+        .unwrap()
+        .topic(&n.app);
+    let mut app = KafkaStreams::new(topology, config);
     app.start().unwrap();
+    // Kept until purged, whatever the records' timestamps, as Kafka Streams creates it.
+    assert_eq!(
+        topic_config(&kafka_bootstrap(), &repartition, "retention.ms"),
+        Some("-1".to_string())
+    );
     // Each thread owns whole tasks: partition p of the input and of the repartition topic.
     wait_for("both threads to own two tasks each", || {
         let threads = app.thread_partitions();
@@ -759,6 +775,20 @@ fn stream_threads_split_the_tasks_of_a_repartitioning_topology_and_count_exactly
     produce(&kafka_bootstrap(), &n.input, &rekeyed_records(10, 20));
     let counts = final_counts(&n.output, 10, 20);
     assert!(counts.values().all(|c| *c == 20), "{counts:?}");
+    // Every repartition record is committed by now, and each commit purges what it committed:
+    // all but the commit markers after the last record (one per thread's producer at most),
+    // which no consumer offset passes.
+    let watermarks: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_bootstrap())
+        .create()
+        .unwrap();
+    wait_for("the committed repartition records to be purged", || {
+        (0..PARTITIONS).all(|p| {
+            watermarks
+                .fetch_watermarks(&repartition, p, WAIT)
+                .is_ok_and(|(low, high)| low > 0 && high - low <= 2)
+        })
+    });
     assert!(app.is_running());
     app.close().unwrap();
 }

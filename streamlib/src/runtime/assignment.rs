@@ -1,12 +1,14 @@
 //! Assignment: the tasks of one instance, created and restored when the group assigns their
 //! partitions and committed and closed when it revokes them (Kafka Streams' `TaskManager`).
-//! The task manager hands each consumed record to its task, and what the task drained to the
-//! [`RecordCollector`]; the [`Committer`] makes it durable, or aborts it and has the tasks
-//! rebuilt here.
+//! The task manager buffers each consumed record for its task ([`PartitionGroup`]), hands the
+//! tasks their records in timestamp order, and what they drained to the [`RecordCollector`];
+//! the [`Committer`] makes it durable, or aborts it and has the tasks rebuilt here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::CString;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -19,11 +21,13 @@ use crate::topology::Topology;
 
 use super::collector::RecordCollector;
 use super::commit::Committer;
+use super::partition_group::PartitionGroup;
+use super::purge::Purger;
 use super::queries::TaskStates;
 use super::restore::restore_task;
 use super::standby::Standbys;
 use super::thread::ThreadSetup;
-use super::topics::input_topics;
+use super::topics::{input_topics, repartition_topics};
 use super::{to_raw, wall_clock_ms, ProcessingGuarantee, RuntimeMetrics, StreamsConfig, TIMEOUT};
 
 /// The tasks of one stream thread with the producer and commit state they share.
@@ -43,7 +47,17 @@ pub(crate) struct TaskManager {
     counted_tasks: u64,
     /// What interactive queries may see of the tasks: restoring or active.
     states: Arc<TaskStates>,
+    /// Each task's polled records, waiting to be processed in timestamp order.
+    inputs: BTreeMap<i32, PartitionGroup>,
+    /// The input topics of each sub-topology (full names).
+    source_groups: Vec<Vec<String>>,
+    /// Input partitions paused because their task has [`MAX_BUFFERED`] records of them.
+    paused: BTreeSet<(Arc<str>, i32)>,
 }
+
+/// Records buffered per input partition before the consumer stops fetching it (Kafka
+/// Streams' `buffered.records.per.partition`); it fetches again below half of it.
+const MAX_BUFFERED: usize = 1000;
 
 impl TaskManager {
     /// No tasks yet; creates the producer of the stream thread `identity`. `totals` are the
@@ -58,7 +72,14 @@ impl TaskManager {
         let metrics = setup.metrics.clone();
         Ok(Self {
             collector: RecordCollector::new(config.clone(), metrics.clone(), identity)?,
-            committer: Committer::new(config.clone(), metrics.clone()),
+            committer: Committer::new(
+                config.clone(),
+                metrics.clone(),
+                Purger::new(
+                    &config,
+                    repartition_topics(&setup.topology, &config.application_id),
+                )?,
+            ),
             topology: setup.topology.clone(),
             config,
             location: setup.location.clone(),
@@ -68,6 +89,9 @@ impl TaskManager {
             standbys: setup.standbys.clone(),
             counted_tasks: 0,
             states,
+            inputs: BTreeMap::new(),
+            source_groups: setup.topology.source_groups(&setup.config.application_id),
+            paused: BTreeSet::new(),
         })
     }
 
@@ -126,6 +150,8 @@ impl TaskManager {
             task.init()?;
             let drained = task.drain();
             self.tasks.insert(partition, task);
+            self.inputs
+                .insert(partition, PartitionGroup::new(&self.source_groups));
             self.states.active(partition);
             self.collector.send(partition, drained, None)?;
         }
@@ -155,8 +181,10 @@ impl TaskManager {
             self.recover_or_fail(Err(error), consumer, &kept)?;
         }
         self.collector.forget(&partitions);
+        self.resume(consumer, |p| partitions.contains(&p));
         for partition in partitions {
             self.states.remove(partition);
+            self.inputs.remove(&partition);
             if let Some(mut task) = self.tasks.remove(&partition) {
                 task.close()?;
                 self.closed_totals.add(task.metrics());
@@ -173,26 +201,135 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Processes one consumed record and sends what it produced.
-    pub(crate) fn process(&mut self, message: &BorrowedMessage<'_>) -> Result<(), StreamsError> {
+    /// Buffers one consumed record for its task; stops fetching its partition when the task
+    /// holds [`MAX_BUFFERED`] records of it.
+    pub(crate) fn buffer<C: ConsumerContext>(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        consumer: &BaseConsumer<C>,
+    ) {
         let partition = message.partition();
-        let Some(task) = self.tasks.get_mut(&partition) else {
+        let Some(inputs) = self.inputs.get_mut(&partition) else {
             tracing::warn!(
                 partition,
                 "record for a partition without a task; it will be read again"
             );
-            return Ok(());
+            return;
         };
         self.metrics.consumed.fetch_add(1, Ordering::Relaxed);
-        let raw = to_raw(message);
-        task.process(&raw)?;
-        let drained = task.drain();
-        self.collector
-            .processed(message.topic(), partition, message.offset());
-        self.committer
-            .processed(message.topic(), partition, message.offset());
-        self.collector
-            .send(partition, drained, Some(SourceCoordinates::of(&raw)))
+        let record = to_raw(message);
+        let topic = record.topic.clone();
+        match inputs.push(record) {
+            Ok(buffered) if buffered >= MAX_BUFFERED => {
+                if self.paused.insert((topic.clone(), partition)) {
+                    let mut list = TopicPartitionList::new();
+                    list.add_partition(&topic, partition);
+                    if let Err(error) = consumer.pause(&list) {
+                        tracing::warn!(%topic, partition, %error, "pausing a full input partition");
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(record) => tracing::warn!(
+                topic = %record.topic,
+                partition,
+                "record of a topic no sub-topology reads; skipped"
+            ),
+        }
+    }
+
+    /// Processes up to `budget` buffered records, an equal share per task (none starves behind
+    /// another's backlog), each task's in timestamp order within each of its sub-topologies,
+    /// and sends what they produced. Returns how many it processed.
+    pub(crate) fn process_buffered<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        budget: usize,
+    ) -> Result<usize, StreamsError> {
+        let now = Instant::now();
+        let max_idle = self.config.max_task_idle;
+        // Positions change only when the consumer is polled: one answer per partition per call.
+        let mut read_to_end: HashMap<(Arc<str>, i32), bool> = HashMap::new();
+        let mut positions: Option<TopicPartitionList> = None;
+        let mut processed = 0;
+        let mut drained_partitions = Vec::new();
+        let share = budget.div_ceil(self.inputs.len().max(1));
+        for (&partition, inputs) in &mut self.inputs {
+            let Some(task) = self.tasks.get_mut(&partition) else {
+                continue;
+            };
+            let limit = processed + share;
+            while processed < limit {
+                let mut is_caught_up = |topic: &str| {
+                    *read_to_end
+                        .entry((Arc::from(topic), partition))
+                        .or_insert_with(|| {
+                            let positions = positions
+                                .get_or_insert_with(|| consumer.position().unwrap_or_default());
+                            caught_up(
+                                consumer,
+                                positions,
+                                topic,
+                                partition,
+                                task.next_offset(topic),
+                            )
+                        })
+                };
+                let Some(next) = inputs.next(now, max_idle, &mut is_caught_up) else {
+                    break;
+                };
+                if next.enforced {
+                    self.metrics
+                        .enforced_processing
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                let raw = next.record;
+                processed += 1;
+                task.process(&raw)?;
+                let drained = task.drain();
+                self.collector.processed(&raw.topic, partition, raw.offset);
+                self.committer.processed(&raw.topic, partition, raw.offset);
+                self.collector
+                    .send(partition, drained, Some(SourceCoordinates::of(&raw)))?;
+                let key = (raw.topic.clone(), partition);
+                if self.paused.contains(&key) && inputs.buffered(&raw.topic) <= MAX_BUFFERED / 2 {
+                    drained_partitions.push(key);
+                }
+            }
+        }
+        for key in drained_partitions {
+            if self.paused.remove(&key) {
+                let mut list = TopicPartitionList::new();
+                list.add_partition(&key.0, key.1);
+                if let Err(error) = consumer.resume(&list) {
+                    tracing::warn!(topic = %key.0, partition = key.1, %error, "resuming an input partition");
+                }
+            }
+        }
+        Ok(processed)
+    }
+
+    /// Fetches again the paused input partitions of the tasks for which `which` holds (their
+    /// queues are gone: revoked or rebuilt tasks).
+    fn resume<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        which: impl Fn(i32) -> bool,
+    ) {
+        let (resumed, kept): (BTreeSet<_>, BTreeSet<_>) = std::mem::take(&mut self.paused)
+            .into_iter()
+            .partition(|(_, p)| which(*p));
+        self.paused = kept;
+        if resumed.is_empty() {
+            return;
+        }
+        let mut list = TopicPartitionList::new();
+        for (topic, partition) in &resumed {
+            list.add_partition(topic, *partition);
+        }
+        if let Err(error) = consumer.resume(&list) {
+            tracing::warn!(%error, "resuming input partitions");
+        }
     }
 
     /// Moves every task's wall clock to now (wall-clock punctuators, idle-window closing).
@@ -236,8 +373,10 @@ impl TaskManager {
     ) -> Result<(), StreamsError> {
         match result {
             Err(error) if self.committer.recoverable(&error) => {
-                // Dropped without a commit: the stores keep their last committed state.
+                // Dropped without a commit: the stores keep their last committed state, and
+                // the buffered records are read again from the committed offsets.
                 self.drop_tasks();
+                self.resume(consumer, |_| true);
                 self.committer
                     .abort(&mut self.collector, consumer, partitions, error)?;
                 self.assign(partitions.iter().copied(), consumer)?;
@@ -319,6 +458,7 @@ impl TaskManager {
     /// Drops every task uncommitted, keeping its counters.
     fn drop_tasks(&mut self) {
         self.states.clear();
+        self.inputs.clear();
         for (_, task) in std::mem::take(&mut self.tasks) {
             self.closed_totals.add(task.metrics());
         }
@@ -332,4 +472,43 @@ impl TaskManager {
             .fetch_sub(self.counted_tasks, Ordering::Relaxed);
         self.counted_tasks = now;
     }
+}
+
+/// Whether the consumer has read `topic`/`partition` to the high watermark of its last fetch
+/// (local knowledge, no request): its position (`positions`, past transaction markers too),
+/// or else `next_offset` (where the task starts), is at or past it. `false` while unknown.
+fn caught_up<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    positions: &TopicPartitionList,
+    topic: &str,
+    partition: i32,
+    next_offset: Option<i64>,
+) -> bool {
+    let Ok(name) = CString::new(topic) else {
+        return false;
+    };
+    let (mut low, mut high) = (-1_i64, -1_i64);
+    // SAFETY: the client pointer is valid while `consumer` lives; `name` is a NUL-terminated
+    // string that outlives the call; `low` and `high` are valid for writes. The call reads
+    // librdkafka's cached watermarks under its own lock.
+    let error = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            name.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    if error != rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || high < 0 {
+        return false;
+    }
+    let position = match positions
+        .find_partition(topic, partition)
+        .map(|e| e.offset())
+    {
+        Some(Offset::Offset(offset)) => Some(offset),
+        _ => next_offset.or((low >= 0).then_some(low)),
+    };
+    position.is_some_and(|position| position >= high)
 }

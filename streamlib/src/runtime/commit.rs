@@ -31,6 +31,7 @@ use crate::error::StreamsError;
 use crate::task::Task;
 
 use super::collector::RecordCollector;
+use super::purge::Purger;
 use super::{ProcessingGuarantee, RuntimeMetrics, StreamsConfig, TIMEOUT};
 
 /// Aborts in a row, without a successful commit in between, after which the error stops the
@@ -55,11 +56,14 @@ pub(crate) struct Committer {
     /// Aborts caused by refused records since the last successful commit.
     consecutive_refusal_aborts: u32,
     metrics: Arc<RuntimeMetrics>,
+    /// Deletes committed records of the repartition topics.
+    purger: Purger,
 }
 
 impl Committer {
-    /// Nothing processed yet; the commit interval starts now.
-    pub(crate) fn new(config: StreamsConfig, metrics: Arc<RuntimeMetrics>) -> Self {
+    /// Nothing processed yet; the commit interval starts now. `purger` deletes what each
+    /// commit makes unneeded in the repartition topics.
+    pub(crate) fn new(config: StreamsConfig, metrics: Arc<RuntimeMetrics>, purger: Purger) -> Self {
         Self {
             config,
             pending: HashMap::new(),
@@ -67,6 +71,7 @@ impl Committer {
             consecutive_aborts: 0,
             consecutive_refusal_aborts: 0,
             metrics,
+            purger,
         }
     }
 
@@ -123,6 +128,7 @@ impl Committer {
         }
         self.pending.clear();
         collector.committed();
+        self.purger.committed(&offsets);
         self.last_commit = Instant::now();
         self.consecutive_aborts = 0;
         self.consecutive_refusal_aborts = 0;

@@ -66,6 +66,16 @@ pub struct StreamsConfig {
     pub commit_interval: Option<Duration>,
     /// Bytes of block cache and write buffers shared by every RocksDB store of the process.
     pub store_memory_bytes: usize,
+    /// How long a task with several input partitions waits for one of them that is empty
+    /// while data is known to be on the broker (or it has not been fetched yet) before it goes
+    /// on without it, out of timestamp order (default 1 s). A partition read to its end is never
+    /// waited for, as in Kafka Streams with `max.task.idle.ms = 0`; see
+    /// `runtime::partition_group`.
+    pub max_task_idle: Duration,
+    /// How often the records of repartition topics this instance has committed are deleted
+    /// (Kafka Streams' `repartition.purge.interval.ms`, default 30 s). Repartition topics have
+    /// no time-based retention: their timestamps are event times.
+    pub repartition_purge_interval: Duration,
     /// Stream threads of this instance (default 1), each with its own consumer and, under
     /// exactly-once, its own transactional producer; the group spreads the tasks over them.
     pub num_stream_threads: usize,
@@ -115,6 +125,8 @@ impl StreamsConfig {
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             commit_interval: None,
             store_memory_bytes: 128 << 20,
+            max_task_idle: Duration::from_secs(1),
+            repartition_purge_interval: Duration::from_secs(30),
             num_stream_threads: 1,
             thread_failure: ThreadFailure::ShutdownInstance,
             num_standby_replicas: 0,

@@ -248,6 +248,13 @@ impl Collector for RuntimeCollector {
         )?;
         counter(
             e,
+            "streamlib_enforced_processing",
+            "Times a task stopped waiting for an input partition and went on out of timestamp order.",
+            &values,
+            |v| load(&v.runtime.enforced_processing),
+        )?;
+        counter(
+            e,
             "streamlib_standby_records",
             "Changelog records applied to standby replicas.",
             &values,

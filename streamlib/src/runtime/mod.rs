@@ -36,6 +36,8 @@ mod config;
 mod delivery;
 mod global;
 mod metrics;
+mod partition_group;
+mod purge;
 mod queries;
 mod refusal;
 mod restore;
@@ -102,6 +104,10 @@ pub struct RuntimeMetrics {
     pub global_records: AtomicU64,
     /// Records of global tables' topics skipped (null key, or bytes the serdes do not read).
     pub global_skipped: AtomicU64,
+    /// Times a task stopped waiting for an empty input partition after
+    /// [`StreamsConfig::max_task_idle`] and went on out of timestamp order
+    /// (`partition_group`).
+    pub enforced_processing: AtomicU64,
 }
 
 /// A running (or ready to run) application instance.

@@ -26,6 +26,10 @@ use super::{RuntimeMetrics, StreamsConfig, ThreadFailure};
 
 const POLL: Duration = Duration::from_millis(50);
 const PUNCTUATE_EVERY: Duration = Duration::from_millis(100);
+/// Records polled at most before the tasks process what they buffered.
+const POLL_BATCH: usize = 500;
+/// Records processed at most between two polls.
+const PROCESS_BATCH: usize = 1000;
 
 /// What every stream thread of an instance is built from (and rebuilt from when replaced).
 pub(crate) struct ThreadSetup {
@@ -251,9 +255,21 @@ fn run(
     running: &AtomicBool,
 ) -> Result<(), StreamsError> {
     let mut last_punctuation = Instant::now();
+    // Whether the last round processed records: then more may be ready, so the next poll
+    // does not wait.
+    let mut busy = false;
     let result = (|| {
         while running.load(Ordering::Relaxed) {
-            let message = consumer.poll(POLL);
+            // Polled outside the task lock: rebalance callbacks run inside `poll` and take it.
+            let mut messages = Vec::new();
+            let mut timeout = if busy { Duration::ZERO } else { POLL };
+            while messages.len() < POLL_BATCH {
+                match consumer.poll(timeout) {
+                    Some(message) => messages.push(message),
+                    None => break,
+                }
+                timeout = Duration::ZERO;
+            }
             if let Some(error) = shared
                 .error
                 .lock()
@@ -264,17 +280,20 @@ fn run(
             }
             let mut tasks = shared.tasks();
             let step = (|| {
-                match message {
-                    Some(Ok(message)) => tasks.process(&message)?,
-                    Some(Err(error)) => tracing::warn!(%error, "consumer error"),
-                    None => {}
+                for message in &messages {
+                    match message {
+                        Ok(message) => tasks.buffer(message, consumer),
+                        Err(error) => tracing::warn!(%error, "consumer error"),
+                    }
                 }
+                busy = tasks.process_buffered(consumer, PROCESS_BATCH)? > 0;
                 if last_punctuation.elapsed() >= PUNCTUATE_EVERY {
                     tasks.punctuate()?;
                     last_punctuation = Instant::now();
                 }
                 tasks.maybe_commit(consumer)
             })();
+            drop(messages);
             let partitions = tasks.partitions();
             tasks.recover_or_fail(step, consumer, &partitions)?;
         }

@@ -38,14 +38,18 @@ fn partition_counts(config: &StreamsConfig) -> Result<BTreeMap<String, i32>, Str
 /// The input and repartition topics the tasks of `topology` read.
 pub(crate) fn input_topics(topology: &Topology, application_id: &str) -> Vec<String> {
     let mut topics = topology.source_topics();
-    topics.extend(
-        topology
-            .internal_topics()
-            .into_iter()
-            .filter(|t| t.kind == InternalTopicKind::Repartition)
-            .map(|t| t.topic(application_id)),
-    );
+    topics.extend(repartition_topics(topology, application_id));
     topics
+}
+
+/// The full names of the topology's repartition topics.
+pub(crate) fn repartition_topics(topology: &Topology, application_id: &str) -> Vec<String> {
+    topology
+        .internal_topics()
+        .into_iter()
+        .filter(|t| t.kind == InternalTopicKind::Repartition)
+        .map(|t| t.topic(application_id))
+        .collect()
 }
 
 /// Verifies the inputs (present, same partition count; global tables' topics present, with
@@ -99,7 +103,10 @@ pub(crate) fn prepare(topology: &Topology, config: &StreamsConfig) -> Result<i32
                 TopicReplication::Fixed(config.replication_factor),
             );
             match topic.kind {
-                InternalTopicKind::Repartition => new,
+                // Kept until purged (`super::purge`), not by time: timestamps are event times.
+                InternalTopicKind::Repartition => new
+                    .set("cleanup.policy", "delete")
+                    .set("retention.ms", "-1"),
                 InternalTopicKind::Changelog => new.set("cleanup.policy", "compact"),
                 InternalTopicKind::WindowedChangelog { .. } => new
                     .set("cleanup.policy", "compact,delete")
@@ -123,7 +130,7 @@ pub(crate) fn prepare(topology: &Topology, config: &StreamsConfig) -> Result<i32
 }
 
 /// An admin client and a runtime to drive its futures on this thread.
-fn admin(
+pub(crate) fn admin(
     config: &StreamsConfig,
 ) -> Result<(AdminClient<DefaultClientContext>, tokio::runtime::Runtime), StreamsError> {
     let admin = config

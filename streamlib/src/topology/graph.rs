@@ -31,7 +31,7 @@ impl Memo {
     pub(crate) fn topic_name(&self, topic: &TopicName) -> Arc<str> {
         match topic {
             TopicName::External(name) => Arc::from(name.as_str()),
-            TopicName::Internal(name) => Arc::from(format!("{}-{name}", self.application_id)),
+            TopicName::Internal(name) => Arc::from(super::prefixed(&self.application_id, name)),
         }
     }
 }

@@ -35,7 +35,7 @@ mod table_join;
 mod time_window_aggregate;
 pub mod windowed;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -292,6 +292,60 @@ impl Topology {
         })
     }
 
+    /// The input topics of each sub-topology, full names (internal ones prefixed with
+    /// `application_id`): Kafka Streams cuts a topology into the parts that share no
+    /// processor and no store, and a task keeps one timestamp order per part
+    /// (`runtime::partition_group`). Two sources belong together when a path of parent–child
+    /// edges, a shared store or a shared topic joins them; a repartition topic starts a new
+    /// part.
+    pub(crate) fn source_groups(&self, application_id: &str) -> Vec<Vec<String>> {
+        let nodes = &self.graph.nodes;
+        let mut root: Vec<usize> = (0..nodes.len()).collect();
+        fn find(root: &mut [usize], mut node: usize) -> usize {
+            while root[node] != node {
+                root[node] = root[root[node]];
+                node = root[node];
+            }
+            node
+        }
+        // A store, or a topic read by several sources (one record feeds them all), ties its
+        // nodes together as an edge does.
+        let mut owner: HashMap<String, usize> = HashMap::new();
+        for (id, node) in nodes.iter().enumerate() {
+            let mut joined: Vec<usize> = node.parents.clone();
+            let mut shared: Vec<String> =
+                node.stores.iter().map(|s| format!("store {s}")).collect();
+            if let NodeKind::Source { topic } = &node.kind {
+                shared.push(format!("topic {topic:?}"));
+            }
+            for name in shared {
+                joined.push(*owner.entry(name).or_insert(id));
+            }
+            for other in joined {
+                let (a, b) = (find(&mut root, id), find(&mut root, other));
+                root[a] = b;
+            }
+        }
+        let mut groups: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for (id, node) in nodes.iter().enumerate() {
+            if let NodeKind::Source { topic } = &node.kind {
+                let name = match topic {
+                    TopicName::External(name) => name.clone(),
+                    TopicName::Internal(name) => prefixed(application_id, name),
+                };
+                groups.entry(find(&mut root, id)).or_default().push(name);
+            }
+        }
+        groups
+            .into_values()
+            .map(|mut topics| {
+                topics.sort();
+                topics.dedup();
+                topics
+            })
+            .collect()
+    }
+
     fn topics(&self, pick: impl Fn(&NodeKind) -> Option<String>) -> Vec<String> {
         let mut topics: Vec<String> = self
             .graph
@@ -344,5 +398,36 @@ impl Topology {
         application_id: &str,
     ) -> HashMap<Arc<str>, Box<dyn SourceNode>> {
         self.graph.instantiate(application_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::serdes::StringSerde;
+    use crate::topology::StreamsBuilder;
+
+    #[test]
+    fn sub_topologies_are_cut_at_repartition_topics_and_joined_by_stores_and_topics() {
+        let b = StreamsBuilder::new();
+        let s = StringSerde;
+        // A stream joined with a table: one part, as the join node has both as parents.
+        let table = b.table("rows", s, s, "rows");
+        let left = b.stream("left", s, s);
+        left.join_table(&table, s, |l, r| format!("{l}{r}"))
+            .to("joined", s, s);
+        // Re-keyed and counted: the count reads its own repartition topic, a part of its own.
+        left.group_by(|_, v| v.clone(), s, s).count("counts");
+        // A topic read by a second source belongs with its first one.
+        b.stream("rows", s, s).to("copy", s, s);
+        // An unrelated stream is a part of its own.
+        b.stream("other", s, s).to("out", s, s);
+        let groups = b.build().source_groups("app");
+        let mut groups: Vec<Vec<String>> = groups;
+        groups.sort();
+        assert_eq!(groups.len(), 3, "{groups:?}");
+        assert_eq!(groups[0].len(), 1);
+        assert!(groups[0][0].starts_with("app-") && groups[0][0].ends_with("-repartition"));
+        assert_eq!(groups[1], ["left", "rows"]);
+        assert_eq!(groups[2], ["other"]);
     }
 }
