@@ -14,7 +14,7 @@ use serde_json::Value;
 use streamlib::prelude::*;
 use streamlib::testing::{DriverConfig, TopologyTestDriver};
 use streamlib::topology::{JoinWindows, StreamJoined};
-use streamlib::window::TimeWindows;
+use streamlib::window::{SessionWindows, SlidingWindows, TimeWindows, Windowed};
 
 type Text = Option<String>;
 
@@ -47,6 +47,32 @@ fn foreign_key(_: &Text, v: &Text) -> Text {
     Some(v.split(':').next().unwrap_or_default().to_string())
 }
 
+/// `key@start`, the windowed key of the time and sliding window cases.
+fn window_start(w: &Windowed<Text>) -> Text {
+    let key = w.key.as_deref().unwrap_or("null");
+    Some(format!("{key}@{}", w.window.start))
+}
+
+/// `key@start-end` (both inclusive), the windowed key of the session cases.
+fn session(w: &Windowed<Text>) -> Text {
+    let key = w.key.as_deref().unwrap_or("null");
+    Some(format!("{key}@{}-{}", w.window.start, w.window.end))
+}
+
+/// `agg + v` as Java concatenates strings.
+fn concat(agg: Text, v: Text) -> Text {
+    let show = |v: Text| v.unwrap_or_else(|| "null".to_string());
+    Some(show(agg) + &show(v))
+}
+
+fn sessions() -> SessionWindows {
+    SessionWindows::with_inactivity_gap(Duration::from_secs(5)).grace(Duration::from_secs(10))
+}
+
+fn sliding() -> SlidingWindows {
+    SlidingWindows::of_time_difference_and_grace(Duration::from_secs(10), Duration::from_secs(5))
+}
+
 fn windows() -> JoinWindows {
     JoinWindows::of_time_difference_and_grace(Duration::from_secs(10), Duration::from_secs(5))
 }
@@ -68,10 +94,57 @@ fn topology(name: &str) -> Option<Topology> {
             .windowed_by(TimeWindows::of(Duration::from_secs(10)).grace(Duration::from_secs(5)))
             .count("counts")
             .to_stream()
-            .map(|w, n| {
-                let key = format!("{}@{}", w.key.as_deref().unwrap_or("null"), w.window.start);
-                (Some(key), n.map(|n| n.to_string()))
-            })
+            .map(|w, n| (window_start(&w), n.map(|n| n.to_string())))
+            .to("out", N, N),
+        "session_count" => b
+            .stream("in", N, N)
+            .group_by_key(N, N)
+            .windowed_by(sessions())
+            .count("counts")
+            .to_stream()
+            .map(|w, n| (session(&w), n.map(|n| n.to_string())))
+            .to("out", N, N),
+        "session_count_final" => b
+            .stream("in", N, N)
+            .group_by_key(N, N)
+            .windowed_by(sessions())
+            .emit(EmitStrategy::OnWindowClose)
+            .count("counts")
+            .to_stream()
+            .map(|w, n| (session(&w), n.map(|n| n.to_string())))
+            .to("out", N, N),
+        "session_reduce" => b
+            .stream("in", N, N)
+            .group_by_key(N, N)
+            .windowed_by(sessions())
+            .reduce(concat, "reduced")
+            .to_stream()
+            .map(|w, v| (session(&w), v.flatten()))
+            .to("out", N, N),
+        "sliding_count" => b
+            .stream("in", N, N)
+            .group_by_key(N, N)
+            .windowed_by(sliding())
+            .count("counts")
+            .to_stream()
+            .map(|w, n| (window_start(&w), n.map(|n| n.to_string())))
+            .to("out", N, N),
+        "sliding_count_final" => b
+            .stream("in", N, N)
+            .group_by_key(N, N)
+            .windowed_by(sliding())
+            .emit(EmitStrategy::OnWindowClose)
+            .count("counts")
+            .to_stream()
+            .map(|w, n| (window_start(&w), n.map(|n| n.to_string())))
+            .to("out", N, N),
+        "sliding_reduce" => b
+            .stream("in", N, N)
+            .group_by_key(N, N)
+            .windowed_by(sliding())
+            .reduce(concat, "reduced")
+            .to_stream()
+            .map(|w, v| (window_start(&w), v.flatten()))
             .to("out", N, N),
         "table_ops" => b
             .table("in", N, StringSerde, "in-table")

@@ -228,7 +228,7 @@ fn counts_with<W: streamlib::topology::WindowDefinition>(
     windows: W,
     emit: EmitStrategy,
     inputs: &[(&str, i64)],
-) -> (Out, TopologyTestDriver) {
+) -> TopologyTestDriver {
     let b = StreamsBuilder::new();
     b.stream("in", StringSerde, StringSerde)
         .group_by_key(StringSerde, StringSerde)
@@ -249,14 +249,25 @@ fn counts_with<W: streamlib::topology::WindowDefinition>(
         )
         .unwrap();
     }
-    let out = read(&mut d);
-    (out, d)
+    d
+}
+
+/// The updates written so far, with their timestamps; `None` for a delete.
+fn read_updates(d: &mut TopologyTestDriver) -> Vec<(String, i64, i64, Option<i64>, i64)> {
+    d.read_output("out", &WindowedSerde::new(StringSerde), &Nullable(I64Serde))
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let w = r.key.window;
+            (r.key.key, w.start, w.end, r.value, r.timestamp)
+        })
+        .collect()
 }
 
 #[test]
 fn sessions_grow_and_merge() {
     let sessions = SessionWindows::with_inactivity_gap(ms(10)).grace(ms(1_000));
-    let (out, _) = counts_with(
+    let mut d = counts_with(
         sessions,
         EmitStrategy::OnUpdate,
         &[
@@ -268,15 +279,21 @@ fn sessions_grow_and_merge() {
             ("a", 12),
         ],
     );
+    // Each update carries its session's end; a merge first deletes the sessions it absorbs.
+    let a = |s, e, v, ts| ("a".to_string(), s, e, v, ts);
     assert_eq!(
-        out,
+        read_updates(&mut d),
         vec![
-            row("a", 0, 0, 1),
-            row("a", 0, 5, 2),
-            row("a", 30, 30, 1),
-            row("a", 20, 30, 2),
-            row("b", 21, 21, 1),
-            row("a", 0, 30, 5),
+            a(0, 0, Some(1), 0),
+            a(0, 0, None, 0),
+            a(0, 5, Some(2), 5),
+            a(30, 30, Some(1), 30),
+            a(30, 30, None, 30),
+            a(20, 30, Some(2), 30),
+            ("b".to_string(), 21, 21, Some(1), 21),
+            a(0, 5, None, 5),
+            a(20, 30, None, 30),
+            a(0, 30, Some(5), 30),
         ]
     );
 }
@@ -284,13 +301,13 @@ fn sessions_grow_and_merge() {
 #[test]
 fn sessions_emit_final_once_closed_and_drop_late_records() {
     let sessions = SessionWindows::with_inactivity_gap(ms(10)).grace(ms(5));
-    let (out, mut d) = counts_with(
+    let mut d = counts_with(
         sessions,
         EmitStrategy::OnWindowClose,
         &[("a", 0), ("a", 8), ("b", 20)],
     );
     // [0, 8] closes once stream time > 8 + 10 + 5.
-    assert!(out.is_empty());
+    assert!(read(&mut d).is_empty());
     d.pipe("in", &StringSerde, &StringSerde, "b".into(), "v".into(), 23)
         .unwrap();
     assert!(read(&mut d).is_empty());
@@ -316,19 +333,29 @@ fn sessions_emit_final_once_closed_and_drop_late_records() {
 #[test]
 fn sliding_windows_follow_kip_450() {
     let sliding = SlidingWindows::of_time_difference_and_grace(ms(10), ms(100));
-    let (out, _) = counts_with(sliding, EmitStrategy::OnUpdate, &[("a", 0), ("a", 5)]);
-    // Windows are reported half-open: [start, inclusive end + 1).
+    let mut d = counts_with(
+        sliding,
+        EmitStrategy::OnUpdate,
+        &[("a", 0), ("a", 5), ("a", 20)],
+    );
+    // Windows are reported half-open: [start, inclusive end + 1), with the largest timestamp
+    // of their records. Records before the time difference share the window [0, 10], as in
+    // Kafka Streams (no window starts before 0).
+    let a = |s, v, ts| ("a".to_string(), s, s + 11, Some(v), ts);
     assert_eq!(
-        out,
+        read_updates(&mut d),
         vec![
-            row("a", -10, 1, 1), // left window of 0
-            row("a", -5, 6, 2),  // left window of 5: {0, 5}
-            row("a", 1, 12, 1),  // right window of 0: {5}
+            a(0, 1, 0),   // [0, 10]: {0}
+            a(1, 1, 5),   // right window of 0: {5}
+            a(0, 2, 5),   // [0, 10]: {0, 5}
+            a(10, 1, 20), // left window of 20: {20}
         ]
     );
 }
 
-/// Every sliding window of a key's records, with the sum of its values (naive definition).
+/// Every sliding window of a key's records, with the sum of its values (naive definition):
+/// each record's left window, the records before the time difference sharing `[0, d]`, and
+/// each record's right window that holds records.
 fn naive_sliding_sums(d: i64, records: &[(u8, i64, i64)]) -> BTreeMap<(String, i64, i64), i64> {
     let mut by_key: BTreeMap<u8, Vec<(i64, i64)>> = BTreeMap::new();
     for &(k, ts, v) in records {
@@ -345,7 +372,8 @@ fn naive_sliding_sums(d: i64, records: &[(u8, i64, i64)]) -> BTreeMap<(String, i
         };
         let holds = |s: i64, e: i64| recs.iter().any(|r| (s..=e).contains(&r.0));
         for &t in &times {
-            out.insert((format!("k{k}"), t - d, t + 1), sum(t - d, t));
+            let left = (t - d).max(0);
+            out.insert((format!("k{k}"), left, left + d + 1), sum(left, left + d));
             if holds(t + 1, t + 1 + d) {
                 out.insert((format!("k{k}"), t + 1, t + 2 + d), sum(t + 1, t + 1 + d));
             }

@@ -25,7 +25,7 @@ pub(crate) fn run(
         }
         TaskStore::Window(_, WindowLayout::Panes) => {
             return Err(QueryFailure::UnknownQueryType {
-                kind: "window store of panes (a hopping or sliding aggregate)".to_owned(),
+                kind: "window store of panes (a hopping aggregate)".to_owned(),
             })
         }
         TaskStore::Session(s) => ("session", s.inner()),

@@ -93,12 +93,12 @@ pub enum WindowLayout {
     #[default]
     Windows,
     /// Each entry is one window's value with the largest timestamp of its records,
-    /// `[timestamp: 8 bytes, big-endian i64][value]` (a tumbling aggregate's): window queries
-    /// read the value alone.
+    /// `[timestamp: 8 bytes, big-endian i64][value]` (a tumbling or sliding aggregate's):
+    /// window queries read the value alone.
     TimestampedWindows,
-    /// Each entry is a pane that several windows share (hopping and sliding aggregates keep
-    /// panes and merge them when a window is emitted): window queries are refused, as a pane
-    /// is not any window's value.
+    /// Each entry is a pane that several windows share (hopping aggregates keep panes and
+    /// merge them when a window is emitted): window queries are refused, as a pane is not any
+    /// window's value.
     Panes,
 }
 

@@ -90,13 +90,27 @@ pub trait WindowDefinition: Copy + Send + Sync + 'static {
     #[doc(hidden)]
     fn store_kind(&self) -> StoreKind;
 
-    /// A processor aggregating with these windows.
+    /// The table of the aggregation of `keyed` (a grouped stream without null keys) with
+    /// these windows, in the store named by `parts`.
     #[doc(hidden)]
     #[allow(private_interfaces)]
-    fn processor<K: Data, V: Data, A: Data>(
+    fn aggregate<K: Data, V: Data, A: Data>(
         &self,
+        keyed: &KStream<K, V>,
         parts: AggregateParts<K, V, A>,
-    ) -> Box<dyn Processor<K, V, Windowed<K>, A>>;
+    ) -> KTable<Windowed<K>, A>;
+}
+
+/// The table of a windowed aggregation whose processor forwards updates only (no deletes).
+fn table_of_updates<K: Data, V: Data, A: Data, P>(
+    keyed: &KStream<K, V>,
+    store: String,
+    processor: impl Fn() -> P + Send + Sync + 'static,
+) -> KTable<Windowed<K>, A>
+where
+    P: Processor<K, V, Windowed<K>, A> + 'static,
+{
+    KTable::of_updates(keyed.process(processor, &[&store]), store)
 }
 
 impl WindowDefinition for TimeWindows {
@@ -114,11 +128,15 @@ impl WindowDefinition for TimeWindows {
     }
 
     #[allow(private_interfaces)]
-    fn processor<K: Data, V: Data, A: Data>(
+    fn aggregate<K: Data, V: Data, A: Data>(
         &self,
+        keyed: &KStream<K, V>,
         parts: AggregateParts<K, V, A>,
-    ) -> Box<dyn Processor<K, V, Windowed<K>, A>> {
-        Box::new(TimeWindowAggregate::new(*self, parts))
+    ) -> KTable<Windowed<K>, A> {
+        let windows = *self;
+        table_of_updates(keyed, parts.store.clone(), move || {
+            TimeWindowAggregate::new(windows, parts.clone())
+        })
     }
 }
 
@@ -129,12 +147,28 @@ impl WindowDefinition for SessionWindows {
         }
     }
 
+    /// Sessions merged away are deleted from the table (their updates are `None`), as Kafka
+    /// Streams forwards them.
     #[allow(private_interfaces)]
-    fn processor<K: Data, V: Data, A: Data>(
+    fn aggregate<K: Data, V: Data, A: Data>(
         &self,
+        keyed: &KStream<K, V>,
         parts: AggregateParts<K, V, A>,
-    ) -> Box<dyn Processor<K, V, Windowed<K>, A>> {
-        Box::new(SessionAggregate::new(*self, parts))
+    ) -> KTable<Windowed<K>, A> {
+        let windows = *self;
+        let store = parts.store.clone();
+        let changes = keyed.process(
+            move || SessionAggregate::new(windows, parts.clone()),
+            &[&store],
+        );
+        KTable {
+            changes,
+            rows: None,
+            key_serde: None,
+            value_serde: None,
+            old_values: false,
+            store_name: Some(store),
+        }
     }
 }
 
@@ -142,16 +176,20 @@ impl WindowDefinition for SlidingWindows {
     fn store_kind(&self) -> StoreKind {
         StoreKind::Window {
             retention: retention(2 * self.difference_ms() + self.grace_ms()),
-            layout: WindowLayout::Panes,
+            layout: WindowLayout::TimestampedWindows,
         }
     }
 
     #[allow(private_interfaces)]
-    fn processor<K: Data, V: Data, A: Data>(
+    fn aggregate<K: Data, V: Data, A: Data>(
         &self,
+        keyed: &KStream<K, V>,
         parts: AggregateParts<K, V, A>,
-    ) -> Box<dyn Processor<K, V, Windowed<K>, A>> {
-        Box::new(SlidingAggregate::new(*self, parts))
+    ) -> KTable<Windowed<K>, A> {
+        let windows = *self;
+        table_of_updates(keyed, parts.store.clone(), move || {
+            SlidingAggregate::new(windows, parts.clone())
+        })
     }
 }
 
@@ -253,7 +291,7 @@ impl<K: Data, V: Data, W: WindowDefinition> WindowedKStream<K, V, W> {
         let spec = store.spec(self.windows.store_kind());
         self.stream.state.borrow_mut().add_store(spec);
         let parts = AggregateParts {
-            store: store.name.clone(),
+            store: store.name,
             emit: self.emit,
             key_serde: self.key_serde.clone(),
             aggregate_serde,
@@ -265,11 +303,7 @@ impl<K: Data, V: Data, W: WindowDefinition> WindowedKStream<K, V, W> {
                 self.value_serde.clone(),
             ),
         };
-        let windows = self.windows;
-        let updates = self
-            .stream
-            .without_null_keys(self.key_serde.clone())
-            .process(move || windows.processor(parts.clone()), &[&store.name]);
-        KTable::of_updates(updates, store.name)
+        let keyed = self.stream.without_null_keys(self.key_serde.clone());
+        self.windows.aggregate(&keyed, parts)
     }
 }

@@ -7,9 +7,10 @@ use super::millis;
 
 /// Sliding windows of length `time_difference` (both ends inclusive).
 ///
-/// For every record at `t` there is a *left* window `[t − d, t]`, and, when some record lies in
-/// `(t, t + d + 1]`, a *right* window `[t + 1, t + d + 1]` (the moment `t` leaves). A window
-/// exists only when it holds records. Reported as the half-open
+/// For every record at `t` there is a *left* window `[t − d, t]` (records before `d` share
+/// `[0, d]`, as in Kafka Streams), and, when some record lies in `(t, t + d + 1]`, a *right*
+/// window `[t + 1, t + d + 1]` (the moment `t` leaves). A window exists only when it holds
+/// records. Reported as the half-open
 /// `Window { start, end: inclusive_end + 1 }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SlidingWindows {

@@ -182,6 +182,10 @@ public final class Reference {
         // driver's wall clock is mocked; with 0 the sweep depends on stream time alone, never on
         // how fast the driver runs. (On the cases here the default gave the same outputs.)
         props.put(StreamsConfig.InternalConfig.EMIT_INTERVAL_MS_KSTREAMS_OUTER_JOIN_SPURIOUS_RESULTS_FIX, 0L);
+        // Emit-final windowed aggregations are throttled the same way (one emission per second of
+        // wall-clock time, so with the mocked clock only the first would ever run); 0 emits
+        // whenever stream time closes windows.
+        props.put(StreamsConfig.InternalConfig.EMIT_INTERVAL_MS_KSTREAMS_WINDOWED_AGGREGATION, 0L);
         return props;
     }
 

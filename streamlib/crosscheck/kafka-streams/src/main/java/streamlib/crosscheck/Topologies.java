@@ -10,15 +10,19 @@ import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.GlobalKTable;
 import org.apache.kafka.streams.kstream.JoinWindows;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.KeyValueMapper;
 import org.apache.kafka.streams.kstream.Materialized;
+import org.apache.kafka.streams.kstream.SessionWindows;
+import org.apache.kafka.streams.kstream.SlidingWindows;
 import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.ValueJoiner;
+import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.common.utils.Bytes;
 
@@ -58,6 +62,22 @@ final class Topologies {
     static final StreamJoined<String, String, String> STREAM_JOINED =
         StreamJoined.with(Serdes.String(), Serdes.String(), Serdes.String());
 
+    static final SessionWindows SESSIONS =
+        SessionWindows.ofInactivityGapAndGrace(Duration.ofSeconds(5), Duration.ofSeconds(10));
+
+    static final SlidingWindows SLIDING =
+        SlidingWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(10), Duration.ofSeconds(5));
+
+    /** A session's key as {@code key@start-end} (both inclusive). */
+    static String sessionKey(Windowed<String> windowed) {
+        return windowed.key() + "@" + windowed.window().start() + "-" + windowed.window().end();
+    }
+
+    /** A count as text; a session merged away is deleted, its count null. */
+    static String countText(Long count) {
+        return count == null ? null : Long.toString(count);
+    }
+
     private static final Map<String, Spec> ALL = new LinkedHashMap<>();
 
     private static void oneInput(String name, Consumer<StreamsBuilder> define) {
@@ -82,6 +102,54 @@ final class Topologies {
             .count()
             .toStream((windowed, count) -> windowed.key() + "@" + windowed.window().start())
             .mapValues(v -> Long.toString(v))
+            .to(OUT));
+
+        oneInput("session_count", b -> b.<String, String>stream(IN)
+            .groupByKey()
+            .windowedBy(SESSIONS)
+            .count()
+            .toStream((windowed, count) -> sessionKey(windowed))
+            .mapValues(Topologies::countText)
+            .to(OUT));
+
+        oneInput("session_count_final", b -> b.<String, String>stream(IN)
+            .groupByKey()
+            .windowedBy(SESSIONS)
+            .emitStrategy(EmitStrategy.onWindowClose())
+            .count()
+            .toStream((windowed, count) -> sessionKey(windowed))
+            .mapValues(Topologies::countText)
+            .to(OUT));
+
+        oneInput("session_reduce", b -> b.<String, String>stream(IN)
+            .groupByKey()
+            .windowedBy(SESSIONS)
+            .reduce((agg, v) -> agg + v)
+            .toStream((windowed, agg) -> sessionKey(windowed))
+            .to(OUT));
+
+        oneInput("sliding_count", b -> b.<String, String>stream(IN)
+            .groupByKey()
+            .windowedBy(SLIDING)
+            .count()
+            .toStream((windowed, count) -> windowed.key() + "@" + windowed.window().start())
+            .mapValues(Topologies::countText)
+            .to(OUT));
+
+        oneInput("sliding_count_final", b -> b.<String, String>stream(IN)
+            .groupByKey()
+            .windowedBy(SLIDING)
+            .emitStrategy(EmitStrategy.onWindowClose())
+            .count()
+            .toStream((windowed, count) -> windowed.key() + "@" + windowed.window().start())
+            .mapValues(Topologies::countText)
+            .to(OUT));
+
+        oneInput("sliding_reduce", b -> b.<String, String>stream(IN)
+            .groupByKey()
+            .windowedBy(SLIDING)
+            .reduce((agg, v) -> agg + v)
+            .toStream((windowed, agg) -> windowed.key() + "@" + windowed.window().start())
             .to(OUT));
 
         oneInput("table_ops", b -> b.<String, String>table(IN,
