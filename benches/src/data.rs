@@ -4,11 +4,11 @@
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
-use rdkafka::producer::{BaseRecord, Producer};
+use anyhow::Result;
+use rdkafka::producer::BaseRecord;
 use serde_json::json;
 
-use crate::kafka::{self, CountingProducer, Deliveries};
+use crate::kafka::{self, CountingProducer};
 
 /// Event time between two consecutive events.
 pub const EVENT_STEP_MS: i64 = 1_000;
@@ -120,20 +120,6 @@ fn send_event(producer: &CountingProducer, topic: &str, event: &PriceEvent) -> R
     kafka::send(producer, record)
 }
 
-/// Waits until every record sent through `producer` is acknowledged and checks that none failed.
-fn finish(producer: &CountingProducer, deliveries: &Deliveries, sent: u64) -> Result<()> {
-    producer
-        .flush(Duration::from_secs(120))
-        .context("flushing the producer")?;
-    deliveries.check()?;
-    anyhow::ensure!(
-        deliveries.acked() == sent,
-        "{} of {sent} records acknowledged",
-        deliveries.acked()
-    );
-    Ok(())
-}
-
 /// Produces every event to `topic` as fast as the broker takes them; returns how long it took.
 pub fn preproduce(bootstrap: &str, topic: &str, events: &[PriceEvent]) -> Result<Duration> {
     let config = kafka::producer_config(bootstrap, &[("linger.ms", "20")]);
@@ -142,7 +128,7 @@ pub fn preproduce(bootstrap: &str, topic: &str, events: &[PriceEvent]) -> Result
     for event in events {
         send_event(&producer, topic, event)?;
     }
-    finish(&producer, &deliveries, events.len() as u64)?;
+    kafka::finish(&producer, &deliveries, events.len() as u64)?;
     Ok(started.elapsed())
 }
 
@@ -154,31 +140,15 @@ pub fn spawn_paced(
     events: Vec<PriceEvent>,
     rate: u64,
 ) -> Result<JoinHandle<Result<u64>>> {
-    let config = kafka::producer_config(bootstrap, &[("linger.ms", "1")]);
-    let (producer, deliveries) = kafka::counting_producer(&config)?;
-    // Connect and learn the topic's leaders before the clock starts.
-    producer
-        .client()
-        .fetch_metadata(Some(topic), kafka::TIMEOUT)
-        .context("fetching input metadata")?;
-    let topic = topic.to_string();
-    let rate = rate.max(1) as f64;
-    std::thread::Builder::new()
-        .name("harness-live-producer".into())
-        .spawn(move || {
-            let started = Instant::now();
-            for (i, event) in events.iter().enumerate() {
-                let due = started + Duration::from_secs_f64(i as f64 / rate);
-                let now = Instant::now();
-                if due > now {
-                    std::thread::sleep(due - now);
-                }
-                send_event(&producer, &topic, event)?;
-            }
-            finish(&producer, &deliveries, events.len() as u64)?;
-            Ok(events.len() as u64)
-        })
-        .context("spawning the live producer")
+    let target = topic.to_string();
+    kafka::spawn_paced(
+        bootstrap,
+        &[topic],
+        events,
+        rate,
+        None,
+        move |producer, event| send_event(producer, &target, event),
+    )
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -337,6 +337,61 @@ pub fn send(producer: &CountingProducer, mut record: BaseRecord<'_, [u8], [u8]>)
             Err((error, _)) => return Err(error).context("producing a record"),
         }
     }
+}
+
+/// Waits until every record sent through `producer` is acknowledged and checks that none failed.
+pub fn finish(producer: &CountingProducer, deliveries: &Deliveries, sent: u64) -> Result<()> {
+    producer
+        .flush(Duration::from_secs(120))
+        .context("flushing the producer")?;
+    deliveries.check()?;
+    anyhow::ensure!(
+        deliveries.acked() == sent,
+        "{} of {sent} records acknowledged",
+        deliveries.acked()
+    );
+    Ok(())
+}
+
+/// Starts a thread that sends `items` with `send` at `rate` per second, on a fixed schedule so
+/// that it does not drift, with `linger.ms=1`; the thread returns the records sent. The
+/// schedule starts at wall-clock time `start_at_ms` (ms since the epoch; the thread sleeps
+/// until then), or at once when `None`. The producer learns the leaders of `topics` before.
+pub fn spawn_paced<T: Send + 'static>(
+    bootstrap: &str,
+    topics: &[&str],
+    items: Vec<T>,
+    rate: u64,
+    start_at_ms: Option<i64>,
+    send: impl Fn(&CountingProducer, &T) -> Result<()> + Send + 'static,
+) -> Result<JoinHandle<Result<u64>>> {
+    let config = producer_config(bootstrap, &[("linger.ms", "1")]);
+    let (producer, deliveries) = counting_producer(&config)?;
+    // Connect and learn the topics' leaders before the clock starts.
+    for topic in topics {
+        producer
+            .client()
+            .fetch_metadata(Some(topic), TIMEOUT)
+            .with_context(|| format!("fetching metadata of {topic}"))?;
+    }
+    let rate = rate.max(1) as f64;
+    std::thread::Builder::new()
+        .name("harness-live-producer".into())
+        .spawn(move || {
+            let wait_ms = start_at_ms.map_or(0, |at| (at - now_ms()).max(0));
+            let started = Instant::now() + Duration::from_millis(wait_ms as u64);
+            for (i, item) in items.iter().enumerate() {
+                let due = started + Duration::from_secs_f64(i as f64 / rate);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                send(&producer, item)?;
+            }
+            finish(&producer, &deliveries, items.len() as u64)?;
+            Ok(items.len() as u64)
+        })
+        .context("spawning the live producer")
 }
 
 /// Milliseconds since the Unix epoch.

@@ -6,14 +6,16 @@
 //! This library holds what both binaries share: the synthetic price events and how they reach
 //! Kafka ([`data`]), Kafka plumbing ([`kafka`]), the output counter ([`sink`]), the raw rdkafka
 //! ceiling ([`ceiling`]), the streamlib topologies under test ([`topologies`]), the stop rule of
-//! a run ([`wait`]), the processing guarantees ([`Guarantee`]) and the failover measurement
-//! ([`failover`]).
+//! a run ([`wait`]), the processing guarantees ([`Guarantee`]), the failover measurement
+//! ([`failover`]) and Nexmark: its events, queries, reference model and comparison
+//! ([`nexmark`], see `NEXMARK.md`).
 
 pub mod ceiling;
 pub mod data;
 pub mod failover;
 mod guarantee;
 pub mod kafka;
+pub mod nexmark;
 pub mod sink;
 pub mod topologies;
 pub mod wait;

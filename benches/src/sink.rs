@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _, Result};
 use hdrhistogram::Histogram;
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use serde_json::{json, Value};
 
 use crate::kafka;
@@ -24,18 +24,22 @@ pub enum LatencyProbe {
     JsonSentMs,
     /// An encoded `PriceStats` (hopping outputs).
     StatsTail,
+    /// The output record's timestamp, when inputs are produced at the time their timestamp
+    /// says (live Nexmark runs).
+    RecordTimestamp,
 }
 
 impl LatencyProbe {
-    /// `sent_ms` of an output value, when this probe finds one.
-    fn sent_ms(self, value: &[u8]) -> Option<i64> {
+    /// `sent_ms` of an output record, when this probe finds one.
+    fn sent_ms(self, message: &BorrowedMessage<'_>) -> Option<i64> {
         match self {
             Self::Off => None,
-            Self::JsonSentMs => serde_json::from_slice::<serde_json::Value>(value)
+            Self::JsonSentMs => serde_json::from_slice::<serde_json::Value>(message.payload()?)
                 .ok()?
                 .get("sent_ms")?
                 .as_i64(),
-            Self::StatsTail => stats_sent_ms(value),
+            Self::StatsTail => stats_sent_ms(message.payload()?),
+            Self::RecordTimestamp => message.timestamp().to_millis(),
         }
     }
 }
@@ -228,7 +232,7 @@ fn count_loop(
                     progress.first_ns.store(now_ns, Ordering::Relaxed);
                 }
                 progress.last_ns.store(now_ns, Ordering::Relaxed);
-                if let Some(sent) = message.payload().and_then(|v| probe.sent_ms(v)) {
+                if let Some(sent) = probe.sent_ms(&message) {
                     let ms = (kafka::now_ms() - sent).max(0) as u64;
                     if sent < progress.warmup_until_ms.load(Ordering::Relaxed) {
                         latency.warmup.saturating_record(ms);

@@ -38,6 +38,10 @@ pub trait Observed {
 
     /// Whether it is still processing.
     fn is_running(&self) -> bool;
+
+    /// Called while [`until_done`] waits, whenever the output has grown since the last call
+    /// (e.g. to sample what the system has used by its latest output).
+    fn outputs_grew(&self) {}
 }
 
 /// How long [`until_done`] waits.
@@ -68,10 +72,15 @@ pub fn until_done(
 ) -> Result<End> {
     let mut all_in_since: Option<Instant> = None;
     let mut progress = Progress::new(sut.consumed());
+    let mut seen = 0;
     loop {
         std::thread::sleep(Duration::from_millis(10));
         let consumed = sut.consumed();
         let outputs = sink.count();
+        if outputs > seen {
+            seen = outputs;
+            sut.outputs_grew();
+        }
         progress.maybe_log(consumed, outputs);
         let all_in = match consumed {
             Some(consumed) => consumed >= inputs,

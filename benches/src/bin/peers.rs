@@ -14,6 +14,10 @@
 //! survivor answers for the moved task, with and without a standby replica, on streamlib and on
 //! Kafka Streams; `peers failover-app` is its streamlib instance.
 //!
+//! `peers nexmark` runs the Nexmark queries of `benches/NEXMARK.md` on Kafka Streams and
+//! streamlib the same way and checks their outputs against a reference model and each other;
+//! `peers nexmark-app` is its streamlib child process.
+//!
 //! ```text
 //! scripts/peers --records 300000           # builds everything, then runs `peers bench`
 //! ```
@@ -22,6 +26,8 @@
 mod app;
 #[path = "peers/failover.rs"]
 mod failover;
+#[path = "peers/nexmark.rs"]
+mod nexmark;
 #[path = "peers/process.rs"]
 mod process;
 #[path = "peers/report.rs"]
@@ -67,14 +73,17 @@ enum Command {
     Failover(Box<failover::FailoverArgs>),
     /// The streamlib instance `peers failover` starts.
     FailoverApp(Box<benches::failover::Instance>),
+    /// Nexmark on Kafka Streams and streamlib side by side (NEXMARK.md).
+    Nexmark(Box<nexmark::NexmarkArgs>),
+    /// Run one Nexmark query on streamlib (started by `nexmark`).
+    NexmarkApp(Box<app::NexmarkAppArgs>),
 }
 
 /// What `peers bench` runs and where it writes.
 #[derive(Args, Debug)]
 struct BenchArgs {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
-    bootstrap: String,
+    #[command(flatten)]
+    common: Common,
     /// Input records of the throughput runs (duplicates and invalid events included).
     #[arg(long, default_value_t = 300_000)]
     records: u64,
@@ -110,6 +119,24 @@ struct BenchArgs {
         default_value = "stateless,hopping,dedup"
     )]
     workloads: Vec<Workload>,
+    /// Records of each live (latency) run, after the warm-up records; 0 skips live runs.
+    #[arg(long, default_value_t = 10_000)]
+    live_records: u64,
+    /// Produce rate of the live runs, records/s.
+    #[arg(long, default_value_t = 1_000)]
+    live_rate: u64,
+    /// File name (without extension) of the results; default `peers-<records>`.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// The flags `peers bench` and `peers nexmark` share: the broker, how every system runs, where
+/// the peer projects are and where the results go.
+#[derive(Args, Debug)]
+struct Common {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    bootstrap: String,
     /// Processing guarantees, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "alos,eos")]
     guarantees: Vec<Guarantee>,
@@ -119,12 +146,6 @@ struct BenchArgs {
     /// Commit interval of every system under exactly-once, ms (Kafka Streams' default).
     #[arg(long, default_value_t = 100)]
     eos_commit_ms: u64,
-    /// Records of each live (latency) run, after the warm-up records; 0 skips live runs.
-    #[arg(long, default_value_t = 10_000)]
-    live_records: u64,
-    /// Produce rate of the live runs, records/s.
-    #[arg(long, default_value_t = 1_000)]
-    live_rate: u64,
     /// Stream threads of streamlib and of Kafka Streams (`num.stream.threads`); Quix Streams
     /// is single-threaded and always runs one.
     #[arg(long, default_value_t = 1)]
@@ -136,7 +157,7 @@ struct BenchArgs {
     #[arg(long, default_value_t = 20)]
     settle_secs: u64,
     /// Longest one run may take, seconds.
-    #[arg(long, default_value_t = 1_800)]
+    #[arg(long, default_value_t = 7_200)]
     timeout_secs: u64,
     /// Keep every run's topics, state and log (failed runs always keep state and log).
     #[arg(long)]
@@ -148,9 +169,43 @@ struct BenchArgs {
     /// Directory for the results.
     #[arg(long, default_value = "benches/results")]
     out_dir: PathBuf,
-    /// File name (without extension) of the results; default `peers-<records>`.
-    #[arg(long)]
-    name: Option<String>,
+}
+
+impl Common {
+    /// Checks the broker and builds the peers among `systems`; returns how to start them and
+    /// the settings of every run (`partitions` per topic, state and logs under a fresh
+    /// directory named after `tag`).
+    fn prepare(
+        &self,
+        systems: &[System],
+        partitions: i32,
+        tag: &str,
+    ) -> Result<(Launchers, Settings)> {
+        let brokers = kafka::check_broker(&self.bootstrap)?;
+        eprintln!("broker(s) at {}: {brokers}", self.bootstrap);
+        let launchers = Launchers::prepare(systems, &self.peers_dir, &self.jvm_opts)?;
+        let settings = Settings {
+            bootstrap: self.bootstrap.clone(),
+            partitions,
+            limits: Limits {
+                settle: Duration::from_secs(self.settle_secs),
+                timeout: Duration::from_secs(self.timeout_secs),
+            },
+            alos_commit_ms: self.alos_commit_ms,
+            eos_commit_ms: self.eos_commit_ms,
+            threads: self.threads,
+            keep: self.keep,
+            work_dir: std::env::temp_dir().join(streamlib::testing::unique_topic(tag)),
+        };
+        Ok((launchers, settings))
+    }
+
+    /// Writes `text` to `<out-dir>/<name>.<ext>`.
+    fn write(&self, name: &str, ext: &str, text: &str) -> Result<()> {
+        std::fs::create_dir_all(&self.out_dir)
+            .with_context(|| format!("creating {}", self.out_dir.display()))?;
+        write(&self.out_dir.join(format!("{name}.{ext}")), text)
+    }
 }
 
 fn main() -> Result<()> {
@@ -159,29 +214,17 @@ fn main() -> Result<()> {
         Command::Bench(args) => bench(&args),
         Command::Failover(args) => failover::bench(&args),
         Command::FailoverApp(args) => failover::instance(&args),
+        Command::Nexmark(args) => nexmark::bench(&args),
+        Command::NexmarkApp(args) => app::run_nexmark(&args),
     }
 }
 
 /// `peers bench`.
 fn bench(cli: &BenchArgs) -> Result<()> {
-    let brokers = kafka::check_broker(&cli.bootstrap)?;
-    eprintln!("broker(s) at {}: {brokers}", cli.bootstrap);
     let load_before = load_average();
-    let launchers = Launchers::prepare(&cli.systems, &cli.peers_dir, &cli.jvm_opts)?;
-    let work_dir = std::env::temp_dir().join(streamlib::testing::unique_topic("peers-runs"));
-    let settings = Settings {
-        bootstrap: cli.bootstrap.clone(),
-        partitions: cli.partitions,
-        limits: Limits {
-            settle: Duration::from_secs(cli.settle_secs),
-            timeout: Duration::from_secs(cli.timeout_secs),
-        },
-        alos_commit_ms: cli.alos_commit_ms,
-        eos_commit_ms: cli.eos_commit_ms,
-        threads: cli.threads,
-        keep: cli.keep,
-        work_dir,
-    };
+    let (launchers, settings) = cli
+        .common
+        .prepare(&cli.systems, cli.partitions, "peers-runs")?;
     let shape = Shape {
         keys: cli.keys,
         step_ms: cli.event_step_ms,
@@ -200,48 +243,41 @@ fn bench(cli: &BenchArgs) -> Result<()> {
         .name
         .clone()
         .unwrap_or_else(|| format!("peers-{}", cli.records));
-    let mut setup = setup(cli, &launchers, produce_s);
-    setup["loadavg_before"] = json!(load_before);
-    setup["loadavg_after"] = json!(load_average());
-    setup["total_s"] = json!(started.elapsed().as_secs_f64());
+    let setup = setup(cli, &launchers, produce_s, load_before, started);
     let table = report::markdown(&rows);
     println!("{table}");
-    std::fs::create_dir_all(&cli.out_dir)
-        .with_context(|| format!("creating {}", cli.out_dir.display()))?;
-    write(
-        &cli.out_dir.join(format!("{name}.json")),
+    let common = &cli.common;
+    common.write(
+        &name,
+        "json",
         &(serde_json::to_string_pretty(&report::document(setup.clone(), &rows))? + "\n"),
     )?;
-    write(
-        &cli.out_dir.join(format!("{name}.md")),
-        &format!("{}\n{table}", describe(&setup)),
-    )?;
+    common.write(&name, "md", &format!("{}\n{table}", describe(&setup)))?;
     let subtitle = format!(
         "{} input records, {} partitions, {} keys; {} stream thread(s) each; {}",
         cli.records,
         cli.partitions,
         cli.keys,
-        cli.threads,
+        common.threads,
         setup["machine"]["summary"].as_str().unwrap_or_default()
     );
-    write(
-        &cli.out_dir.join(format!("{name}.svg")),
-        &report::svg(
-            &rows,
-            "Throughput per system and workload (records/s)",
-            &subtitle,
-        ),
-    )?;
+    let chart = report::svg(
+        &rows,
+        "Throughput per system and workload (records/s)",
+        &subtitle,
+    );
+    common.write(&name, "svg", &chart)?;
     let bad: Vec<String> = rows
         .iter()
         .filter(|r| !r.ok())
         .map(|r| format!("{}/{}/{}", r.job.system, r.job.workload, r.job.guarantee))
         .collect();
-    println!(
-        "peers: {} passed, {} failed",
-        rows.len() - bad.len(),
-        bad.len()
-    );
+    verdict("peers", rows.len(), &bad)
+}
+
+/// Prints how many of `runs` passed and fails naming the `bad` ones, if any.
+fn verdict(what: &str, runs: usize, bad: &[String]) -> Result<()> {
+    println!("{what}: {} passed, {} failed", runs - bad.len(), bad.len());
     if !bad.is_empty() {
         bail!("wrong output or failed run: {}", bad.join(", "));
     }
@@ -259,7 +295,7 @@ fn jobs(cli: &BenchArgs) -> Vec<Job> {
         .filter(|s| *s != System::Ceiling)
         .collect();
     for workload in cli.workloads.iter().filter(|w| **w != Workload::Copy) {
-        for guarantee in &cli.guarantees {
+        for guarantee in &cli.common.guarantees {
             for system in &peers {
                 jobs.push(Job {
                     system: *system,
@@ -270,7 +306,7 @@ fn jobs(cli: &BenchArgs) -> Vec<Job> {
         }
     }
     if cli.systems.contains(&System::Ceiling) {
-        for guarantee in &cli.guarantees {
+        for guarantee in &cli.common.guarantees {
             jobs.push(Job {
                 system: System::Ceiling,
                 workload: Workload::Copy,
@@ -361,35 +397,64 @@ fn live_runs(
     }
 }
 
-/// The parameters, versions and machine of this invocation.
-fn setup(cli: &BenchArgs, launchers: &Launchers, produce_s: f64) -> Value {
+/// What every results file records of its invocation: the command, the broker, how the
+/// systems ran, the versions of the peers, the machine and its load, and how long it all took
+/// since `started`, plus `fields`.
+fn environment(
+    common: &Common,
+    launchers: &Launchers,
+    load_before: Option<String>,
+    started: Instant,
+    fields: Value,
+) -> Value {
     let versions: serde_json::Map<String, Value> = launchers
         .versions
         .iter()
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
-    json!({
+    let mut setup = json!({
         "command": std::env::args().collect::<Vec<_>>().join(" "),
-        "bootstrap": cli.bootstrap,
+        "bootstrap": common.bootstrap,
         "broker": format!("Apache Kafka {} (scripts/kafka), single KRaft node on the same machine",
             std::env::var("KAFKA_VERSION").unwrap_or_else(|_| "4.4.0".into())),
+        "alos_commit_ms": common.alos_commit_ms,
+        "eos_commit_ms": common.eos_commit_ms,
+        "threads": common.threads,
+        "jvm_opts": common.jvm_opts,
+        "settle_secs": common.settle_secs,
+        "versions": versions,
+        "machine": machine(),
+        "loadavg_before": load_before,
+        "loadavg_after": load_average(),
+        "total_s": started.elapsed().as_secs_f64(),
+        "finished_at_ms": kafka::now_ms(),
+    });
+    if let (Some(setup), Value::Object(fields)) = (setup.as_object_mut(), fields) {
+        setup.extend(fields);
+    }
+    setup
+}
+
+/// The parameters, versions and machine of this invocation.
+fn setup(
+    cli: &BenchArgs,
+    launchers: &Launchers,
+    produce_s: f64,
+    load_before: Option<String>,
+    started: Instant,
+) -> Value {
+    let fields = json!({
         "records": cli.records,
         "partitions": cli.partitions,
         "keys": cli.keys,
         "event_step_ms": cli.event_step_ms,
         "duplicates_per_mille": cli.duplicates_per_mille,
         "invalid_per_mille": cli.invalid_per_mille,
-        "alos_commit_ms": cli.alos_commit_ms,
-        "eos_commit_ms": cli.eos_commit_ms,
-        "threads": cli.threads,
         "live_records": cli.live_records,
         "live_rate": cli.live_rate,
-        "jvm_opts": cli.jvm_opts,
         "preproduce_s": produce_s,
-        "versions": versions,
-        "machine": machine(),
-        "finished_at_ms": kafka::now_ms(),
-    })
+    });
+    environment(&cli.common, launchers, load_before, started, fields)
 }
 
 /// CPU model, cores, memory and kernel, from `/proc`.
@@ -420,6 +485,35 @@ fn machine() -> Value {
 
 /// The Markdown header of the results: what ran, on what, with which command.
 fn describe(setup: &Value) -> String {
+    let data = format!(
+        "Data: {records} records, {partitions} partitions, {keys} keys, event step {step} ms, \
+         {dups}‰ duplicates, {invalid}‰ null prices",
+        records = setup["records"],
+        partitions = setup["partitions"],
+        keys = setup["keys"],
+        step = setup["event_step_ms"],
+        dups = setup["duplicates_per_mille"],
+        invalid = setup["invalid_per_mille"],
+    );
+    let commits = format!(
+        "Commit interval: {alos} ms at-least-once, {eos} ms exactly-once; live runs: {live} \
+         records at {rate}/s",
+        alos = setup["alos_commit_ms"],
+        eos = setup["eos_commit_ms"],
+        live = setup["live_records"],
+        rate = setup["live_rate"],
+    );
+    header(
+        &format!("Peer comparison: {} records", setup["records"]),
+        setup,
+        &[data, commits],
+        "PEERS.md",
+    )
+}
+
+/// The Markdown header of a results file made with an [`environment`]: `title`, the command,
+/// machine and broker, `lines`, the versions and a link to the definitions in `benches/{doc}`.
+fn header(title: &str, setup: &Value, lines: &[String], doc: &str) -> String {
     let versions = setup["versions"]
         .as_object()
         .map(|v| {
@@ -429,34 +523,25 @@ fn describe(setup: &Value) -> String {
                 .join(", ")
         })
         .unwrap_or_default();
-    format!(
-        "# Peer comparison: {records} records\n\n\
+    let mut out = format!(
+        "# {title}\n\n\
          - Command: `{command}` ({total:.0} s in all)\n\
          - Machine: {machine}; load average before {before}, after {after}\n\
-         - Broker: {broker}\n\
-         - Data: {records} records, {partitions} partitions, {keys} keys, event step {step} ms, \
-           {dups}‰ duplicates, {invalid}‰ null prices\n\
-         - Commit interval: {alos} ms at-least-once, {eos} ms exactly-once; live runs: \
-           {live} records at {rate}/s\n\
-         - Versions: {versions}\n\
-         - Definitions: [`benches/PEERS.md`](../PEERS.md)\n",
-        records = setup["records"],
+         - Broker: {broker}\n",
         command = setup["command"].as_str().unwrap_or_default(),
         total = setup["total_s"].as_f64().unwrap_or_default(),
         machine = setup["machine"]["summary"].as_str().unwrap_or_default(),
         before = setup["loadavg_before"].as_str().unwrap_or_default(),
         after = setup["loadavg_after"].as_str().unwrap_or_default(),
         broker = setup["broker"].as_str().unwrap_or_default(),
-        partitions = setup["partitions"],
-        keys = setup["keys"],
-        step = setup["event_step_ms"],
-        dups = setup["duplicates_per_mille"],
-        invalid = setup["invalid_per_mille"],
-        alos = setup["alos_commit_ms"],
-        eos = setup["eos_commit_ms"],
-        live = setup["live_records"],
-        rate = setup["live_rate"],
-    )
+    );
+    for line in lines {
+        out.push_str(&format!("- {line}\n"));
+    }
+    out.push_str(&format!(
+        "- Versions: {versions}\n- Definitions: [`benches/{doc}`](../{doc})\n"
+    ));
+    out
 }
 
 /// The 1, 5 and 15 minute load averages: other work on the machine skews the results.

@@ -1,6 +1,6 @@
 //! `peers app`: streamlib or the raw rdkafka ceiling as a child process of the harness, like the
 //! Java and Python peers: it runs one workload until its standard input closes, then commits
-//! and stops.
+//! and stops. `peers nexmark-app` does the same with one Nexmark query.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -8,31 +8,25 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use benches::ceiling::Ceiling;
+use benches::nexmark::{queries, Query, Topics};
 use benches::{topologies, Guarantee};
 use clap::Args;
+use streamlib::prelude::Topology;
 use streamlib::runtime::{KafkaStreams, StreamsConfig};
 
 use crate::system::System;
 use crate::workload::Workload;
 
-/// The arguments every peer takes (see `system::ChildArgs`), plus which Rust system to run.
+/// The arguments every system under test takes besides what it runs (see
+/// `system::ChildArgs`).
 #[derive(Args, Debug)]
-pub struct AppArgs {
-    /// `streamlib` or `ceiling`.
-    #[arg(long, value_enum)]
-    system: System,
-    /// Workload (the ceiling always copies).
-    #[arg(long, value_enum)]
-    workload: Workload,
+pub struct CommonArgs {
     /// Processing guarantee.
     #[arg(long, value_enum)]
     guarantee: Guarantee,
     /// Kafka bootstrap servers.
     #[arg(long)]
     bootstrap: String,
-    /// Input topic.
-    #[arg(long)]
-    input: String,
     /// Output topic.
     #[arg(long)]
     output: String,
@@ -50,50 +44,106 @@ pub struct AppArgs {
     threads: usize,
 }
 
+/// `peers app`: a workload, and which Rust system runs it.
+#[derive(Args, Debug)]
+pub struct AppArgs {
+    /// `streamlib` or `ceiling`.
+    #[arg(long, value_enum)]
+    system: System,
+    /// Workload (the ceiling always copies).
+    #[arg(long, value_enum)]
+    workload: Workload,
+    /// Input topic.
+    #[arg(long)]
+    input: String,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// `peers nexmark-app`: the arguments of the Kafka Streams peer's `NexmarkApp`.
+#[derive(Args, Debug)]
+pub struct NexmarkAppArgs {
+    /// The query.
+    #[arg(long, value_enum)]
+    query: Query,
+    /// Topic of the people.
+    #[arg(long)]
+    person: String,
+    /// Topic of the auctions.
+    #[arg(long)]
+    auction: String,
+    /// Topic of the bids.
+    #[arg(long)]
+    bid: String,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
 /// Runs until standard input closes or the system stops on its own (an error).
 pub fn run(args: &AppArgs) -> Result<()> {
-    let stdin_closed = watch_stdin()?;
-    let commit_interval = Duration::from_millis(args.commit_ms);
+    let common = &args.common;
     match args.system {
         System::Streamlib => {
             let topology = match args.workload {
-                Workload::Stateless => topologies::passthrough(&args.input, &args.output),
-                Workload::Hopping => topologies::hopping_json(&args.input, &args.output),
-                Workload::Dedup => topologies::dedup(&args.input, &args.output),
+                Workload::Stateless => topologies::passthrough(&args.input, &common.output),
+                Workload::Hopping => topologies::hopping_json(&args.input, &common.output),
+                Workload::Dedup => topologies::dedup(&args.input, &common.output),
                 Workload::Copy => bail!("streamlib runs stateless, hopping or dedup"),
             };
-            let mut config = StreamsConfig::new(&args.app_id, &args.bootstrap);
-            config.state_dir = args.state_dir.clone();
-            config.processing_guarantee = args.guarantee.streams();
-            config.commit_interval = Some(commit_interval);
-            config.num_stream_threads = args.threads;
-            let mut app = KafkaStreams::new(topology, config);
-            app.start().context("starting the streams app")?;
-            let stopped_by_harness = wait(&stdin_closed, || app.is_running());
-            app.close().context("closing the streams app")?;
-            if !stopped_by_harness {
-                bail!("the stream thread stopped on its own");
-            }
+            run_streamlib(topology, common)
         }
         System::Ceiling => {
+            let stdin_closed = watch_stdin()?;
             // The partition count only serves `Ceiling::assigned`, which a child process does
             // not report (the harness watches the consumer group instead).
             let ceiling = Ceiling::start(
-                &args.bootstrap,
-                &args.app_id,
+                &common.bootstrap,
+                &common.app_id,
                 &args.input,
-                &args.output,
+                &common.output,
                 0,
-                args.guarantee,
-                commit_interval,
+                common.guarantee,
+                Duration::from_millis(common.commit_ms),
             )?;
             let stopped_by_harness = wait(&stdin_closed, || ceiling.is_running());
             ceiling.stop()?;
             if !stopped_by_harness {
                 bail!("the ceiling stopped on its own");
             }
+            Ok(())
         }
         System::KafkaStreams | System::Quix => bail!("`peers app` runs streamlib or ceiling"),
+    }
+}
+
+/// `peers nexmark-app`: one Nexmark query on streamlib, until standard input closes.
+pub fn run_nexmark(args: &NexmarkAppArgs) -> Result<()> {
+    let topics = Topics {
+        person: args.person.clone(),
+        auction: args.auction.clone(),
+        bid: args.bid.clone(),
+    };
+    run_streamlib(
+        queries::build(args.query, &topics, &args.common.output),
+        &args.common,
+    )
+}
+
+/// Runs `topology` on streamlib until standard input closes, then closes it cleanly; fails
+/// when the stream thread stops on its own.
+fn run_streamlib(topology: Topology, args: &CommonArgs) -> Result<()> {
+    let stdin_closed = watch_stdin()?;
+    let mut config = StreamsConfig::new(&args.app_id, &args.bootstrap);
+    config.state_dir = args.state_dir.clone();
+    config.processing_guarantee = args.guarantee.streams();
+    config.commit_interval = Some(Duration::from_millis(args.commit_ms));
+    config.num_stream_threads = args.threads;
+    let mut app = KafkaStreams::new(topology, config);
+    app.start().context("starting the streams app")?;
+    let stopped_by_harness = wait(&stdin_closed, || app.is_running());
+    app.close().context("closing the streams app")?;
+    if !stopped_by_harness {
+        bail!("the stream thread stopped on its own");
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! A system under test as a child process: started with its standard input as the stop signal
 //! (every peer stops cleanly when it closes), measured from `/proc` while it runs.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -27,7 +28,12 @@ pub struct Process {
     child: Child,
     stdin: Option<ChildStdin>,
     log: PathBuf,
+    /// What it had used when the output last grew, sampled at most every [`SAMPLE_EVERY`].
+    at_last_output: Cell<Option<(Instant, Usage)>>,
 }
+
+/// How often [`Process::usage_at_last_output`] is sampled while the output grows.
+const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
 impl Process {
     /// Starts `command` with a pipe as standard input and `log` as standard output and error.
@@ -45,7 +51,15 @@ impl Process {
             child,
             stdin,
             log: log.to_path_buf(),
+            at_last_output: Cell::new(None),
         })
+    }
+
+    /// CPU time and peak memory when the output last grew (within [`SAMPLE_EVERY`]), as seen
+    /// while [`benches::wait::until_done`] waited: what a run that ended quiet used for its
+    /// work, without the idle settle time.
+    pub fn usage_at_last_output(&self) -> Option<Usage> {
+        self.at_last_output.get().map(|(_, usage)| usage)
     }
 
     /// CPU time and peak memory so far.
@@ -97,6 +111,18 @@ impl Observed for Process {
             .ok()
             .and_then(|stat| parse_stat(&stat).map(|(_, state)| state.state != 'Z'))
             .unwrap_or(false)
+    }
+
+    fn outputs_grew(&self) {
+        let due = self
+            .at_last_output
+            .get()
+            .is_none_or(|(at, _)| at.elapsed() >= SAMPLE_EVERY);
+        if due {
+            if let Ok(usage) = self.usage() {
+                self.at_last_output.set(Some((Instant::now(), usage)));
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Results: one row per (system, workload, guarantee) as JSON, as Markdown tables with ratios to
-//! Kafka Streams, and as an SVG bar chart of throughput.
+//! Kafka Streams, and as an SVG bar chart of throughput ([`chart`], which Nexmark's report
+//! draws too).
 
 use std::fmt::Write as _;
 
@@ -8,7 +9,6 @@ use serde_json::{json, Value};
 
 use crate::run::{Job, Live, Throughput};
 use crate::system::System;
-use crate::workload::Workload;
 
 /// The measurements of one (system, workload, guarantee).
 pub struct Row {
@@ -118,7 +118,7 @@ fn kafka_streams_rate(rows: &[Row], job: &Job) -> Option<f64> {
 }
 
 /// A number of records per second, e.g. `12.3 k`.
-fn rate(value: f64) -> String {
+pub fn rate(value: f64) -> String {
     if value >= 1_000.0 {
         format!("{:.1} k", value / 1_000.0)
     } else {
@@ -202,7 +202,7 @@ pub fn markdown(rows: &[Row]) -> String {
 }
 
 /// The first line of an error, for table cells.
-fn first_line(text: &str) -> String {
+pub fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().replace('|', "/")
 }
 
@@ -223,27 +223,97 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// One bar of a chart: a system's value, `None` when its run failed or its output was wrong.
+pub struct Bar {
+    /// Whose bar.
+    pub system: System,
+    /// Its height.
+    pub value: Option<f64>,
+}
+
+/// Bars side by side under one label (a guarantee).
+pub struct Group {
+    /// The label under the bars.
+    pub label: String,
+    /// The bars, left to right.
+    pub bars: Vec<Bar>,
+}
+
+/// A panel of a chart, with its own scale (a workload, a query).
+pub struct Panel {
+    /// Its title.
+    pub title: String,
+    /// Its groups of bars, left to right.
+    pub groups: Vec<Group>,
+}
+
 /// A bar chart of records/s: one panel per workload (each with its own scale), a group of
 /// bars per guarantee, a bar per system. A run that failed or produced a wrong output has no
 /// bar, only a label saying so.
 pub fn svg(rows: &[Row], title: &str, subtitle: &str) -> String {
+    let mut panels: Vec<Panel> = Vec::new();
+    for row in rows {
+        let title = row.job.workload.to_string();
+        let at = match panels.iter().position(|p| p.title == title) {
+            Some(at) => at,
+            None => {
+                panels.push(Panel {
+                    title,
+                    groups: Vec::new(),
+                });
+                panels.len() - 1
+            }
+        };
+        add_bar(
+            &mut panels[at],
+            row.job.guarantee,
+            Bar {
+                system: row.job.system,
+                value: row.rate(),
+            },
+        );
+    }
+    chart(
+        &panels,
+        title,
+        subtitle,
+        "records/s (each panel its own scale)",
+    )
+}
+
+/// Adds `bar` to `panel`'s group of `guarantee`, the groups in at-least-once, exactly-once order.
+pub fn add_bar(panel: &mut Panel, guarantee: Guarantee, bar: Bar) {
+    let label = guarantee.to_string();
+    match panel.groups.iter_mut().find(|g| g.label == label) {
+        Some(group) => group.bars.push(bar),
+        None => {
+            panel.groups.push(Group {
+                label,
+                bars: vec![bar],
+            });
+            panel
+                .groups
+                .sort_by_key(|g| g.label != Guarantee::Alos.to_string());
+        }
+    }
+}
+
+/// A bar chart: one panel per entry of `panels`, each with its own scale, `axis` naming the
+/// values; the legend has every system with a bar.
+pub fn chart(panels: &[Panel], title: &str, subtitle: &str, axis: &str) -> String {
     const PANEL_W: f64 = 270.0;
     // Room between panels for the next panel's axis labels.
     const GAP: f64 = 60.0;
     const PLOT_H: f64 = 240.0;
     const TOP: f64 = 90.0;
     const LEFT: f64 = 60.0;
-    let mut workloads: Vec<Workload> = Vec::new();
     let mut systems: Vec<System> = Vec::new();
-    for row in rows {
-        if !workloads.contains(&row.job.workload) {
-            workloads.push(row.job.workload);
-        }
-        if !systems.contains(&row.job.system) {
-            systems.push(row.job.system);
+    for bar in panels.iter().flat_map(|p| &p.groups).flat_map(|g| &g.bars) {
+        if !systems.contains(&bar.system) {
+            systems.push(bar.system);
         }
     }
-    let width = LEFT + PANEL_W * workloads.len() as f64 + 20.0;
+    let width = LEFT + PANEL_W * panels.len() as f64 + 20.0;
     let height = TOP + PLOT_H + 60.0;
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
@@ -265,15 +335,13 @@ pub fn svg(rows: &[Row], title: &str, subtitle: &str) -> String {
             escape(system.label())
         );
     }
-    for (p, workload) in workloads.iter().enumerate() {
+    for (p, panel) in panels.iter().enumerate() {
         let x0 = LEFT + p as f64 * PANEL_W;
-        let panel: Vec<&Row> = rows
-            .iter()
-            .filter(|r| r.job.workload == *workload)
-            .collect();
         let max = panel
+            .groups
             .iter()
-            .filter_map(|r| r.rate())
+            .flat_map(|g| &g.bars)
+            .filter_map(|b| b.value)
             .fold(0.0_f64, f64::max);
         let (scale, ticks) = nice_ceiling(max.max(1.0));
         for tick in 0..=ticks {
@@ -294,24 +362,16 @@ pub fn svg(rows: &[Row], title: &str, subtitle: &str) -> String {
             "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>",
             x0 + (PANEL_W - GAP) / 2.0,
             TOP - 12.0,
-            workload
+            escape(&panel.title)
         );
-        let guarantees: Vec<Guarantee> = [Guarantee::Alos, Guarantee::Eos]
-            .into_iter()
-            .filter(|g| panel.iter().any(|r| r.job.guarantee == *g))
-            .collect();
-        let group_w = (PANEL_W - GAP - 10.0) / guarantees.len().max(1) as f64;
-        for (g, guarantee) in guarantees.iter().enumerate() {
-            let bars: Vec<&&Row> = panel
-                .iter()
-                .filter(|r| r.job.guarantee == *guarantee)
-                .collect();
+        let group_w = (PANEL_W - GAP - 10.0) / panel.groups.len().max(1) as f64;
+        for (g, group) in panel.groups.iter().enumerate() {
             let gx = x0 + 10.0 + g as f64 * group_w;
-            let bar_w = (group_w - 20.0) / bars.len().max(1) as f64;
-            for (b, row) in bars.iter().enumerate() {
+            let bar_w = (group_w - 20.0) / group.bars.len().max(1) as f64;
+            for (b, bar) in group.bars.iter().enumerate() {
                 let x = gx + b as f64 * bar_w;
                 let cx = x + bar_w / 2.0;
-                match row.rate() {
+                match bar.value {
                     Some(value) => {
                         let h = PLOT_H * value / scale;
                         let y = TOP + PLOT_H - h;
@@ -320,7 +380,7 @@ pub fn svg(rows: &[Row], title: &str, subtitle: &str) -> String {
                             "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"/>\
                              <text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"9\">{}</text>",
                             bar_w - 3.0,
-                            colour(row.job.system),
+                            colour(bar.system),
                             y - 3.0,
                             rate(value).replace(" k", "k")
                         );
@@ -341,16 +401,17 @@ pub fn svg(rows: &[Row], title: &str, subtitle: &str) -> String {
                 "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
                 gx + (group_w - 20.0) / 2.0,
                 TOP + PLOT_H + 16.0,
-                guarantee
+                escape(&group.label)
             );
         }
     }
     let _ = writeln!(
         out,
         "<text x=\"14\" y=\"{:.0}\" transform=\"rotate(-90 14 {:.0})\" text-anchor=\"middle\" \
-         fill=\"#555\">records/s (each panel its own scale)</text>\n</svg>",
+         fill=\"#555\">{}</text>\n</svg>",
         TOP + PLOT_H / 2.0,
-        TOP + PLOT_H / 2.0
+        TOP + PLOT_H / 2.0,
+        escape(axis)
     );
     out
 }

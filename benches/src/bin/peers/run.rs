@@ -1,6 +1,7 @@
 //! One measured run of one system: a fresh output topic, application id and state directory;
 //! the system as a child process; wait for every expected output; CPU and memory from `/proc`;
-//! a clean stop; then the output is read back and compared with the reference.
+//! a clean stop; then the output is read back and compared with the reference. [`Session`],
+//! [`measure`] and [`read_all`] serve every program (PEERS.md's workloads, Nexmark's queries).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -13,10 +14,10 @@ use benches::sink::{Latency, LatencyProbe, OutputCounter};
 use benches::wait::{self, End, Limits};
 use benches::Guarantee;
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 
 use crate::process::{Process, Usage};
-use crate::system::{ChildArgs, Launchers, System};
+use crate::system::{ChildArgs, Launchers, Program, System};
 use crate::workload::{Digest, Workload};
 
 /// Settings common to every run.
@@ -58,6 +59,16 @@ pub struct Job {
     pub workload: Workload,
     /// Processing guarantee.
     pub guarantee: Guarantee,
+}
+
+impl Job {
+    /// The start of its runs' application ids; `mode` says which run.
+    fn tag(&self, mode: &str) -> String {
+        format!(
+            "peers-{}-{}-{}-{mode}",
+            self.system, self.workload, self.guarantee
+        )
+    }
 }
 
 /// Whether a system's output is the reference output.
@@ -147,25 +158,31 @@ pub struct Live {
 }
 
 /// The topics, state and log of one run.
-struct Session<'a> {
+pub struct Session<'a> {
     settings: &'a Settings,
     app_id: String,
     output: String,
     dir: PathBuf,
 }
 
+/// Topic settings of every topic a run creates: records carry their event time, which may lie
+/// further back than the broker's retention (Nexmark's pinned base time does), so time-based
+/// retention must not delete them while the run reads them.
+pub const KEEP_RECORDS: &[(&str, &str)] = &[("retention.ms", "-1")];
+
 impl<'a> Session<'a> {
-    /// A fresh application id, output topic and directory for `job`.
-    fn open(settings: &'a Settings, job: &Job, mode: &str) -> Result<Self> {
-        let tag = format!(
-            "peers-{}-{}-{}-{mode}",
-            job.system, job.workload, job.guarantee
-        );
-        let app_id = streamlib::testing::unique_topic(&tag);
+    /// A fresh application id starting with `tag`, output topic and directory.
+    pub fn open(settings: &'a Settings, tag: &str) -> Result<Self> {
+        let app_id = streamlib::testing::unique_topic(tag);
         let output = format!("{app_id}-out");
         let dir = settings.work_dir.join(&app_id);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        kafka::create_topics(&settings.bootstrap, &[&output], settings.partitions)?;
+        kafka::create_topics_with(
+            &settings.bootstrap,
+            &[&output],
+            settings.partitions,
+            KEEP_RECORDS,
+        )?;
         Ok(Self {
             settings,
             app_id,
@@ -174,28 +191,43 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// Starts `job`'s system reading `input`.
-    fn spawn(&self, launchers: &Launchers, job: &Job, input: &str) -> Result<Process> {
+    /// The application id; every topic whose name contains it is the run's.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &Settings {
+        self.settings
+    }
+
+    /// Starts `system` running `program` under `guarantee`.
+    pub fn spawn(
+        &self,
+        launchers: &Launchers,
+        system: System,
+        guarantee: Guarantee,
+        program: Program<'_>,
+    ) -> Result<Process> {
         let state_dir = self.dir.join("state");
         let args = ChildArgs {
-            workload: job.workload,
-            guarantee: job.guarantee,
+            program,
+            guarantee,
             bootstrap: &self.settings.bootstrap,
-            input,
             output: &self.output,
             app_id: &self.app_id,
             state_dir: &state_dir,
-            commit_ms: self.settings.commit_ms(job.guarantee),
+            commit_ms: self.settings.commit_ms(guarantee),
             threads: self.settings.threads,
         };
         Process::spawn(
-            launchers.command(job.system, &args),
+            launchers.command(system, &args)?,
             &self.dir.join("output.log"),
         )
     }
 
     /// A counter on the output topic.
-    fn counter(&self, probe: LatencyProbe) -> Result<OutputCounter> {
+    pub fn counter(&self, probe: LatencyProbe) -> Result<OutputCounter> {
         OutputCounter::start(
             &self.settings.bootstrap,
             &self.output,
@@ -205,7 +237,7 @@ impl<'a> Session<'a> {
     }
 
     /// [`wait::until_done`]; when the system stops on its own, the error ends with its output.
-    fn await_outputs(
+    pub fn await_outputs(
         &self,
         sink: &OutputCounter,
         process: &Process,
@@ -234,10 +266,20 @@ impl<'a> Session<'a> {
         )
     }
 
+    /// Calls `each` on every record of the output topic (see [`read_all`]).
+    pub fn read_output(&self, each: impl FnMut(&BorrowedMessage<'_>)) -> Result<()> {
+        read_all(
+            &self.settings.bootstrap,
+            &self.output,
+            self.settings.partitions,
+            each,
+        )
+    }
+
     /// Deletes the run's topics (every topic whose name contains the application id, the live
     /// input included) and directory, unless they are kept; a failed run keeps its directory
     /// (log and state).
-    fn close(self, failed: bool) {
+    pub fn close(self, failed: bool) {
         if self.settings.keep {
             eprintln!("  kept {} and topics *{}*", self.dir.display(), self.app_id);
             return;
@@ -259,6 +301,71 @@ impl<'a> Session<'a> {
 /// How long a stopping system may take to commit and leave.
 const STOP_GRACE: Duration = Duration::from_secs(60);
 
+/// When a system joined and produced its first and last output, and what it used.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// From starting the process to its consumer group being stable, s.
+    pub startup_s: f64,
+    /// From starting the process to the first output record, s.
+    pub first_output_s: f64,
+    /// From the group being stable to the last output record, s.
+    pub seconds: f64,
+    /// CPU and peak memory of the process from its start to the last output.
+    pub usage: Usage,
+    /// How the run ended.
+    pub end: End,
+}
+
+impl Timing {
+    /// `n` per second of [`Timing::seconds`].
+    pub fn per_second(&self, n: u64) -> f64 {
+        if self.seconds > 0.0 {
+            n as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Starts `system` running `program` in `session`, waits for its outputs as
+/// [`wait::until_done`] says (`inputs` records in, `expected` out), takes its CPU and memory at
+/// its last output, and stops it cleanly.
+pub fn measure(
+    session: &Session<'_>,
+    launchers: &Launchers,
+    system: System,
+    guarantee: Guarantee,
+    program: Program<'_>,
+    (inputs, expected): (u64, u64),
+) -> Result<Timing> {
+    let sink = session.counter(LatencyProbe::Off)?;
+    let group = GroupWatch::start(&session.settings.bootstrap, &session.app_id)?;
+    let spawned = Instant::now();
+    let process = session.spawn(launchers, system, guarantee, program)?;
+    let end = session.await_outputs(&sink, &process, inputs, expected)?;
+    // A run that went quiet short of `expected` used its CPU by its last output, not while
+    // the harness waited for more.
+    let usage = match (end, process.usage_at_last_output()) {
+        (End::Complete, _) | (_, None) => process.usage()?,
+        (_, Some(usage)) => usage,
+    };
+    let (first, last) = (sink.first_output(), sink.last_output());
+    stop(process)?;
+    sink.finish()?;
+    let (Some(first), Some(last)) = (first, last) else {
+        bail!("no output ({})", end.name());
+    };
+    // The group is stable before the first output; the watcher polls, so it may see it later.
+    let joined = group.stable_at().map_or(first, |stable| stable.min(first));
+    Ok(Timing {
+        startup_s: joined.saturating_duration_since(spawned).as_secs_f64(),
+        first_output_s: first.saturating_duration_since(spawned).as_secs_f64(),
+        seconds: last.saturating_duration_since(joined).as_secs_f64(),
+        usage,
+        end,
+    })
+}
+
 /// Runs `job` over `events`, already in `input`, and measures its throughput.
 pub fn throughput(
     settings: &Settings,
@@ -267,7 +374,7 @@ pub fn throughput(
     input: &str,
     events: &[PriceEvent],
 ) -> Result<Throughput> {
-    let session = Session::open(settings, job, "tp")?;
+    let session = Session::open(settings, &job.tag("tp"))?;
     let result = measure_throughput(&session, launchers, job, input, events);
     session.close(result.as_ref().map_or(true, |r| !r.check.ok()));
     result
@@ -282,33 +389,27 @@ fn measure_throughput(
     events: &[PriceEvent],
 ) -> Result<Throughput> {
     let expected = job.workload.reference(events);
-    let sink = session.counter(LatencyProbe::Off)?;
-    let group = GroupWatch::start(&session.settings.bootstrap, &session.app_id)?;
-    let spawned = Instant::now();
-    let process = session.spawn(launchers, job, input)?;
-    let end = session.await_outputs(&sink, &process, events.len() as u64, expected.count)?;
-    let usage = process.usage()?;
-    let (first, last) = (sink.first_output(), sink.last_output());
-    stop(process)?;
-    sink.finish()?;
-    let (Some(first), Some(last)) = (first, last) else {
-        bail!("no output ({})", end.name());
+    let program = Program::Workload {
+        workload: job.workload,
+        input,
     };
-    // The group is stable before the first output; the watcher polls, so it may see it later.
-    let joined = group.stable_at().map_or(first, |stable| stable.min(first));
-    let seconds = last.saturating_duration_since(joined).as_secs_f64();
+    let records = events.len() as u64;
+    let timing = measure(
+        session,
+        launchers,
+        job.system,
+        job.guarantee,
+        program,
+        (records, expected.count),
+    )?;
     Ok(Throughput {
-        records: events.len() as u64,
-        startup_s: joined.saturating_duration_since(spawned).as_secs_f64(),
-        first_output_s: first.saturating_duration_since(spawned).as_secs_f64(),
-        seconds,
-        records_per_s: if seconds > 0.0 {
-            events.len() as f64 / seconds
-        } else {
-            0.0
-        },
-        usage,
-        end,
+        records,
+        startup_s: timing.startup_s,
+        first_output_s: timing.first_output_s,
+        seconds: timing.seconds,
+        records_per_s: timing.per_second(records),
+        usage: timing.usage,
+        end: timing.end,
         check: session.check(job.workload, expected)?,
     })
 }
@@ -324,7 +425,7 @@ pub fn live(
     warmup: usize,
     rate: u64,
 ) -> Result<Live> {
-    let session = Session::open(settings, job, "live")?;
+    let session = Session::open(settings, &job.tag("live"))?;
     let input = format!("{}-in", session.app_id);
     let result = kafka::create_topics(&settings.bootstrap, &[&input], settings.partitions)
         .and_then(|()| measure_live(&session, launchers, job, &input, events, warmup, rate));
@@ -345,7 +446,11 @@ fn measure_live(
     let settings = session.settings;
     let (warm, paced) = events.split_at(warmup.min(events.len()));
     let sink = session.counter(LatencyProbe::JsonSentMs)?;
-    let process = session.spawn(launchers, job, input)?;
+    let program = Program::Workload {
+        workload: job.workload,
+        input,
+    };
+    let process = session.spawn(launchers, job.system, job.guarantee, program)?;
     data::preproduce(&settings.bootstrap, input, warm)?;
     let warm_outputs = job.workload.reference(warm).count;
     let warm_end = session.await_outputs(&sink, &process, warm.len() as u64, warm_outputs)?;
@@ -375,7 +480,7 @@ fn measure_live(
 }
 
 /// Stops a system under test; a non-zero exit after a clean stop request is an error.
-fn stop(process: Process) -> Result<()> {
+pub fn stop(process: Process) -> Result<()> {
     let tail = process.log_tail(30);
     let status = process.stop(STOP_GRACE)?;
     if !status.success() {
@@ -393,18 +498,37 @@ fn read_back(
     workload: Workload,
     expected: Digest,
 ) -> Result<Check> {
-    let reader = kafka::reader_from_beginning(
-        bootstrap,
-        topic,
-        partitions,
-        &[("enable.partition.eof", "true")],
-    )?;
     let mut check = Check {
         expected,
         actual: Digest::default(),
         malformed: 0,
         first_error: None,
     };
+    read_all(bootstrap, topic, partitions, |message| {
+        match workload.canonical(message.key(), message.payload()) {
+            Ok(form) => check.actual.add(&form),
+            Err(error) => {
+                check.malformed += 1;
+                check.first_error.get_or_insert(error);
+            }
+        }
+    })?;
+    Ok(check)
+}
+
+/// Calls `each` on every record of `topic` (`read_committed`, to the end of each partition).
+pub fn read_all(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    mut each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<()> {
+    let reader = kafka::reader_from_beginning(
+        bootstrap,
+        topic,
+        partitions,
+        &[("enable.partition.eof", "true")],
+    )?;
     let mut at_end = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     while (at_end.len() as i32) < partitions {
@@ -412,13 +536,7 @@ fn read_back(
             bail!("reading {topic} back took longer than 10 minutes");
         }
         match reader.poll(Duration::from_millis(500)) {
-            Some(Ok(message)) => match workload.canonical(message.key(), message.payload()) {
-                Ok(form) => check.actual.add(&form),
-                Err(error) => {
-                    check.malformed += 1;
-                    check.first_error.get_or_insert(error);
-                }
-            },
+            Some(Ok(message)) => each(&message),
             Some(Err(KafkaError::PartitionEOF(partition))) => {
                 at_end.insert(partition);
             }
@@ -426,5 +544,5 @@ fn read_back(
             None => {}
         }
     }
-    Ok(check)
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! The systems under test and how each is built and started as a child process with the same
-//! arguments: `--workload --guarantee --bootstrap --input --output --app-id --state-dir
-//! --commit-ms`.
+//! arguments: `--guarantee --bootstrap --output --app-id --state-dir --commit-ms`, plus what it
+//! runs: `--workload --input` (PEERS.md) or `--query --person --auction --bid` (NEXMARK.md).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context as _, Result};
 use benches::failover::Instance;
+use benches::nexmark::{Query, Topics};
 use benches::Guarantee;
 use clap::ValueEnum;
 
@@ -55,16 +56,33 @@ impl fmt::Display for System {
     }
 }
 
+/// What a system under test runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Program<'a> {
+    /// A workload of PEERS.md over one input topic.
+    Workload {
+        /// The workload.
+        workload: Workload,
+        /// Its input topic.
+        input: &'a str,
+    },
+    /// A Nexmark query over the three Nexmark topics (NEXMARK.md).
+    Nexmark {
+        /// The query.
+        query: Query,
+        /// Its input topics.
+        topics: &'a Topics,
+    },
+}
+
 /// The arguments every system under test takes.
 pub struct ChildArgs<'a> {
     /// What to run.
-    pub workload: Workload,
+    pub program: Program<'a>,
     /// Processing guarantee.
     pub guarantee: Guarantee,
     /// Kafka bootstrap servers.
     pub bootstrap: &'a str,
-    /// Input topic.
-    pub input: &'a str,
     /// Output topic (exists).
     pub output: &'a str,
     /// Application id / consumer group; every internal topic name contains it.
@@ -80,19 +98,30 @@ pub struct ChildArgs<'a> {
 impl ChildArgs<'_> {
     /// As command-line arguments.
     fn to_args(&self) -> Vec<String> {
-        [
-            ("--workload", self.workload.name().to_string()),
-            ("--guarantee", self.guarantee.name().to_string()),
-            ("--bootstrap", self.bootstrap.to_string()),
-            ("--input", self.input.to_string()),
-            ("--output", self.output.to_string()),
-            ("--app-id", self.app_id.to_string()),
-            ("--state-dir", self.state_dir.display().to_string()),
-            ("--commit-ms", self.commit_ms.to_string()),
-        ]
-        .into_iter()
-        .flat_map(|(flag, value)| [flag.to_string(), value])
-        .collect()
+        let program = match self.program {
+            Program::Workload { workload, input } => vec![
+                ("--workload", workload.name().to_string()),
+                ("--input", input.to_string()),
+            ],
+            Program::Nexmark { query, topics } => vec![
+                ("--query", query.name().to_string()),
+                ("--person", topics.person.clone()),
+                ("--auction", topics.auction.clone()),
+                ("--bid", topics.bid.clone()),
+            ],
+        };
+        program
+            .into_iter()
+            .chain([
+                ("--guarantee", self.guarantee.name().to_string()),
+                ("--bootstrap", self.bootstrap.to_string()),
+                ("--output", self.output.to_string()),
+                ("--app-id", self.app_id.to_string()),
+                ("--state-dir", self.state_dir.display().to_string()),
+                ("--commit-ms", self.commit_ms.to_string()),
+            ])
+            .flat_map(|(flag, value)| [flag.to_string(), value])
+            .collect()
     }
 }
 
@@ -156,26 +185,35 @@ impl Launchers {
         Ok(launchers)
     }
 
-    /// The command that runs `system` with `args`.
-    pub fn command(&self, system: System, args: &ChildArgs<'_>) -> Command {
-        let mut command = match system {
-            System::KafkaStreams => self.java("streamlib.peers.PeerApp"),
-            System::Quix => {
+    /// The command that runs `system` with `args`; Nexmark runs on Kafka Streams and
+    /// streamlib only.
+    pub fn command(&self, system: System, args: &ChildArgs<'_>) -> Result<Command> {
+        let nexmark = matches!(args.program, Program::Nexmark { .. });
+        let mut command = match (system, nexmark) {
+            (System::KafkaStreams, false) => self.java("streamlib.peers.PeerApp"),
+            (System::KafkaStreams, true) => self.java("streamlib.peers.NexmarkApp"),
+            (System::Quix, false) => {
                 let mut c = Command::new(&self.python);
                 c.arg(&self.quix_script);
                 c
             }
-            System::Streamlib | System::Ceiling => {
+            (System::Streamlib | System::Ceiling, false) => {
                 let mut c = Command::new(&self.exe);
                 c.args(["app", "--system", system.name()]);
                 c
             }
+            (System::Streamlib, true) => {
+                let mut c = Command::new(&self.exe);
+                c.arg("nexmark-app");
+                c
+            }
+            (System::Quix | System::Ceiling, true) => bail!("{system} does not run Nexmark"),
         };
         command.args(args.to_args());
         if system != System::Quix {
             command.args(["--threads".to_string(), args.threads.to_string()]);
         }
-        command
+        Ok(command)
     }
 
     /// The command that starts one failover instance of `system`: Kafka Streams' or (for

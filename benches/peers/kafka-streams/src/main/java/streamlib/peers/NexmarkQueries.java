@@ -184,7 +184,7 @@ final class NexmarkQueries {
         KTable<String, Auction> auctions = builder.table(auction, Consumed.with(Serdes.String(), AUCTION));
         bids(builder, bid)
                 .join(auctions, BidInAuction::new)
-                .filter((id, j) -> j.auction().dateTime() <= j.bid().dateTime()
+                .filter((id, j) -> j.auction().dateTime() < j.bid().dateTime()
                         && j.bid().dateTime() <= j.auction().expires())
                 .mapValues(j -> new CategoryPrice(j.auction().category(), j.bid().price()))
                 .groupByKey(Grouped.with(Serdes.String(), CATEGORY_PRICE))
