@@ -205,6 +205,7 @@ test('a new event appears on the open page, pushed over server-sent events', asy
   writeFileSync(file, `${JSON.stringify([item])}\n`);
   const producer = spawn(join(binDir, 'producer'), [
     '--bootstrap-servers', bootstrap, '--topic', `${prefix}crypto.prices.raw`,
+    '--coins-topic', `${prefix}crypto.coins`,
     '--mode', 'replay', '--file', file, '--speedup', '0', '--coins', 'bitcoin',
   ], { stdio: 'inherit' });
   const code = await new Promise((r) => producer.on('exit', r));
