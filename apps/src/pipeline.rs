@@ -88,6 +88,9 @@ pub struct AppsSettings {
     /// The in-process producer's counters, registered with the apps' and served with them on
     /// `--metrics-addr`.
     pub producer_metrics: Option<Arc<ProducerMetrics>>,
+    /// Create the platform topics keeping every record ([`TopicSpec::keeping_records`]): for
+    /// replays of history older than their retention.
+    pub keep_records: bool,
 }
 
 /// The apps whose stores answer interactive queries ([`crate::queries`]).
@@ -145,6 +148,9 @@ impl StreamApps {
         options.kafka.bootstrap_servers = Some(cluster.bootstrap.clone());
         let topologies = topologies(&topics, settings, &counters);
         let mut specs = topics.specs(partitions, options.replication_factor);
+        if settings.keep_records {
+            specs = specs.into_iter().map(TopicSpec::keeping_records).collect();
+        }
         if cluster.is_embedded() {
             for (name, topology) in &topologies {
                 let app_id = options.streams_config(name).application_id;

@@ -85,6 +85,20 @@ pub struct TopicSpec {
     pub config: BTreeMap<String, String>,
 }
 
+impl TopicSpec {
+    /// The same topic keeping every record (`retention.ms=-1`) where its cleanup deletes by
+    /// time: for replays and backfills of history older than the retention of docs/NFR.md §1.
+    /// Kafka deletes by record timestamp, which is the event time on the platform topics, so
+    /// a topic with 30 days' retention drops a replayed day of last year at the broker's next
+    /// retention check — before the apps or the lake sink have read it (ADR-052).
+    pub fn keeping_records(mut self) -> Self {
+        if let Some(retention) = self.config.get_mut("retention.ms") {
+            *retention = "-1".to_string();
+        }
+        self
+    }
+}
+
 /// Why [`ensure`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TopicsError {
@@ -418,6 +432,18 @@ mod tests {
             coins.config,
             BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())])
         );
+    }
+
+    #[test]
+    fn keeping_records_lifts_time_retention_only() {
+        for spec in Topics::default().specs(6, 3) {
+            let kept = spec.clone().keeping_records();
+            match spec.config.get("retention.ms") {
+                Some(_) => assert_eq!(kept.config["retention.ms"], "-1", "{}", spec.name),
+                None => assert_eq!(kept.config, spec.config, "{}", spec.name),
+            }
+            assert_eq!(kept.config["cleanup.policy"], spec.config["cleanup.policy"]);
+        }
     }
 
     #[test]

@@ -186,6 +186,7 @@ fn settings(bootstrap: &str, prefix: &str, dir: &std::path::Path) -> AppsSetting
         dedup_horizon: Duration::from_secs(7 * 86_400),
         rules: RulesConfig::default(),
         producer_metrics: None,
+        keep_records: false,
     }
 }
 

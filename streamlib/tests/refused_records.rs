@@ -95,6 +95,10 @@ fn header(record: &streamlib::testing::Consumed, name: &str) -> Option<String> {
 }
 
 fn one_refused_output_is_dead_lettered(guarantee: ProcessingGuarantee, refusal: Refusal) {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("streamlib=info")
+        .try_init();
     let app_id = unique_topic("refused");
     let input = unique_topic("refused-in");
     let output = unique_topic("refused-out");

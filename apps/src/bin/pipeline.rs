@@ -47,6 +47,12 @@ struct Args {
     /// Partitions of the platform topics the pipeline creates.
     #[arg(long, env = "PARTITIONS", default_value_t = 3)]
     partitions: i32,
+    /// Create the platform topics keeping every record (`retention.ms=-1`), for replays and
+    /// backfills of history older than their retention: Kafka deletes by record timestamp (the
+    /// event time), so it would drop such records at its next retention check. Existing topics
+    /// are left as they are.
+    #[arg(long, env = "KEEP_RECORDS")]
+    keep_records: bool,
     /// How long dedup remembers a key, in hours.
     #[arg(long, env = "DEDUP_HORIZON_HOURS", default_value_t = apps::dedup::DEFAULT_HORIZON.as_secs() / 3600)]
     dedup_horizon_hours: u64,
@@ -130,6 +136,7 @@ fn main() -> anyhow::Result<()> {
         dedup_horizon: Duration::from_secs(args.dedup_horizon_hours * 3600),
         rules,
         producer_metrics: Some(producer_metrics.clone()),
+        keep_records: args.keep_records,
     };
     let apps = StreamApps::start(&cluster, &settings, args.partitions)?;
     let dashboard = if args.no_dashboard {

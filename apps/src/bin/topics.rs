@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use apps::cli::{self, KafkaOptions};
-use apps::topics::{self, Topics};
+use apps::topics::{self, TopicSpec, Topics};
 use clap::Parser;
 
 /// Creates the missing platform topics (crypto.prices.raw, .valid, .dlq, .dedup,
@@ -29,13 +29,21 @@ struct Args {
     /// Prefix of every platform topic (e.g. `staging.`).
     #[arg(long, env = "TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
+    /// Create the topics keeping every record (`retention.ms=-1`), for replays and backfills
+    /// of history older than their retention: Kafka deletes by record timestamp (the event
+    /// time), so it would drop such records at its next retention check.
+    #[arg(long, env = "KEEP_RECORDS")]
+    keep_records: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     cli::init_tracing();
     let args: Args = cli::parse_args();
-    let specs =
+    let mut specs =
         Topics::prefixed(&args.topic_prefix).specs(args.partitions, args.replication_factor);
+    if args.keep_records {
+        specs = specs.into_iter().map(TopicSpec::keeping_records).collect();
+    }
     let properties: BTreeMap<String, String> =
         args.kafka.kafka_properties.iter().cloned().collect();
     let ensured =

@@ -163,6 +163,9 @@ class Platform:
             _binary("pipeline"), "--bootstrap-servers", self.kafka, "--mode", "replay", "--file", str(recording),
             "--speedup", "0", "--until-drained", "--no-view", "--no-lake", "--topic-prefix", self.prefix,
             "--state-dir", str(self.root / "pipeline-state"),
+            # The recordings are of a fixed day of 2026, older than the topics' 30-day retention:
+            # Kafka would delete them by their event-time stamps at its next retention check.
+            "--keep-records",
         ], timeout=600, env=pipeline_env)
         if self.sink is None:
             # The sink's topics must exist before it subscribes: the first replay creates them.
