@@ -6,16 +6,16 @@
 
 use std::time::Duration;
 
+use benches::driver::{self, Input};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use streamlib::prelude::*;
-use streamlib::testing::{DriverConfig, TopologyTestDriver};
 
 const KEYS: usize = 2_000;
 const RECORDS: usize = 20_000;
 
 /// `(topic, key, value, timestamp)`: alternately left and right, one record per key every
 /// ~2 s of event time per side, in time order.
-fn inputs() -> Vec<(&'static str, Vec<u8>, Vec<u8>, i64)> {
+fn inputs() -> Vec<Input> {
     (0..RECORDS)
         .map(|i| {
             let topic = if i % 2 == 0 { "left" } else { "right" };
@@ -79,25 +79,8 @@ fn bench_joins(c: &mut Criterion) {
     for (name, topology) in topologies {
         group.bench_function(name, |b| {
             b.iter_batched(
-                || {
-                    let dir = tempfile::tempdir().expect("tempdir");
-                    let config = DriverConfig {
-                        state_dir: Some(dir.path().to_path_buf()),
-                        ..DriverConfig::default()
-                    };
-                    (
-                        TopologyTestDriver::new(topology(), config).expect("driver"),
-                        dir,
-                    )
-                },
-                |(mut driver, _dir)| {
-                    for (topic, k, v, ts) in &data {
-                        driver
-                            .pipe_raw(topic, Some(k.clone()), Some(v.clone()), *ts)
-                            .expect("pipe");
-                        driver.read_raw("out");
-                    }
-                },
+                || driver::on_disk(topology()),
+                |(mut driver, _dir)| driver::pipe_all(&mut driver, &data, "out"),
                 BatchSize::PerIteration,
             )
         });

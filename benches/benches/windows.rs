@@ -5,21 +5,21 @@
 
 use std::time::Duration;
 
+use benches::driver::{self, Input};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use streamlib::prelude::*;
 use streamlib::state::{rocksdb_store, RocksDbShared};
-use streamlib::testing::{DriverConfig, TopologyTestDriver};
 
 const KEYS: usize = 10_000;
 const RECORDS: usize = 20_000;
 
-fn inputs() -> Vec<(Vec<u8>, Vec<u8>, i64)> {
+fn inputs() -> Vec<Input> {
     // 10k keys, one record per key every ~30 s of event time, in time order.
     (0..RECORDS)
         .map(|i| {
             let key = format!("coin-{}", i % KEYS).into_bytes();
             let price = (100.0 + (i % 97) as f64).to_be_bytes().to_vec();
-            (key, price, (i as i64) * 3)
+            ("prices", key, price, (i as i64) * 3)
         })
         .collect()
 }
@@ -50,15 +50,6 @@ fn tumbling_topology() -> Topology {
     b.build()
 }
 
-fn run(driver: &mut TopologyTestDriver, inputs: &[(Vec<u8>, Vec<u8>, i64)]) {
-    for (k, v, ts) in inputs {
-        driver
-            .pipe_raw("prices", Some(k.clone()), Some(v.clone()), *ts)
-            .expect("pipe");
-        driver.read_raw("out");
-    }
-}
-
 fn bench_windows(c: &mut Criterion) {
     let data = inputs();
     let mut group = c.benchmark_group("windowed_aggregate");
@@ -70,30 +61,16 @@ fn bench_windows(c: &mut Criterion) {
     ] {
         group.bench_function(name, |b| {
             b.iter_batched(
-                || {
-                    let dir = tempfile::tempdir().expect("tempdir");
-                    let config = DriverConfig {
-                        state_dir: Some(dir.path().to_path_buf()),
-                        ..DriverConfig::default()
-                    };
-                    (
-                        TopologyTestDriver::new(hopping_topology(in_memory), config)
-                            .expect("driver"),
-                        dir,
-                    )
-                },
-                |(mut driver, _dir)| run(&mut driver, &data),
+                || driver::on_disk(hopping_topology(in_memory)),
+                |(mut driver, _dir)| driver::pipe_all(&mut driver, &data, "out"),
                 BatchSize::PerIteration,
             )
         });
     }
     group.bench_function("tumbling_count_5m_memory", |b| {
         b.iter_batched(
-            || {
-                TopologyTestDriver::new(tumbling_topology(), DriverConfig::default())
-                    .expect("driver")
-            },
-            |mut driver| run(&mut driver, &data),
+            || driver::on_disk(tumbling_topology()),
+            |(mut driver, _dir)| driver::pipe_all(&mut driver, &data, "out"),
             BatchSize::PerIteration,
         )
     });
@@ -108,7 +85,7 @@ fn bench_windows(c: &mut Criterion) {
             || tempfile::tempdir().expect("tempdir"),
             |dir| {
                 let mut store = rocksdb_store("ceiling", dir.path(), &shared, false).expect("open");
-                for (i, (k, v, _)) in data.iter().enumerate() {
+                for (i, (_, k, v, _)) in data.iter().enumerate() {
                     store.put(k, v).expect("put");
                     if i % 1000 == 999 {
                         store.commit(Some(i as i64)).expect("commit");

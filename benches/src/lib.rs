@@ -1,7 +1,7 @@
-//! Benchmarks of `streamlib`: Criterion benches of the operators (`benches/windows.rs`), the
-//! end-to-end harness on a real broker (`src/bin/harness.rs`, see `HARNESS.md`) and the
-//! side-by-side comparison with Kafka Streams and Quix Streams (`src/bin/peers.rs`, see
-//! `PEERS.md`).
+//! Benchmarks of `streamlib`: Criterion benches of the operators (`benches/windows.rs`,
+//! `benches/joins.rs`; their driver runs in [`driver`]), the end-to-end harness on a real broker
+//! (`src/bin/harness.rs`, see `HARNESS.md`) and the side-by-side comparison with Kafka Streams
+//! and Quix Streams (`src/bin/peers.rs`, see `PEERS.md`).
 //!
 //! This library holds what both binaries share: the synthetic price events and how they reach
 //! Kafka ([`data`]), Kafka plumbing ([`kafka`]), the output counter ([`sink`]), the raw rdkafka
@@ -12,6 +12,7 @@
 
 pub mod ceiling;
 pub mod data;
+pub mod driver;
 pub mod failover;
 mod guarantee;
 pub mod kafka;

@@ -87,6 +87,12 @@ impl<K: Data, V: Data> KTable<K, V> {
                 }))
             })
         });
+        Self::of_changes(changes, store)
+    }
+
+    /// The table whose changes are `changes`, without old values, its rows in `store` (not
+    /// readable as a key-value store: a windowed aggregation's).
+    pub(crate) fn of_changes(changes: KStream<K, Change<V>>, store: String) -> Self {
         Self {
             changes,
             rows: None,

@@ -161,14 +161,7 @@ impl WindowDefinition for SessionWindows {
             move || SessionAggregate::new(windows, parts.clone()),
             &[&store],
         );
-        KTable {
-            changes,
-            rows: None,
-            key_serde: None,
-            value_serde: None,
-            old_values: false,
-            store_name: Some(store),
-        }
+        KTable::of_changes(changes, store)
     }
 }
 
