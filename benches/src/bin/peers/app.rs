@@ -3,6 +3,7 @@
 //! and stops. `peers nexmark-app` does the same with one Nexmark query.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
@@ -142,6 +143,16 @@ fn run_streamlib(topology: Topology, args: &CommonArgs) -> Result<()> {
     app.start().context("starting the streams app")?;
     let stopped_by_harness = wait(&stdin_closed, || app.is_running());
     app.close().context("closing the streams app")?;
+    let metrics = app.metrics();
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    // The run's log (kept with `--keep`) says how the thread went about it.
+    eprintln!(
+        "streamlib: {} consumed, {} produced, {} commits, {} records taken without waiting for an empty input (enforced processing)",
+        load(&metrics.consumed),
+        load(&metrics.produced),
+        load(&metrics.commits),
+        load(&metrics.enforced_processing),
+    );
     if !stopped_by_harness {
         bail!("the stream thread stopped on its own");
     }
