@@ -107,7 +107,8 @@ pub struct StreamsConfig {
     /// the registry of `metrics_registry`, or one of the instance's own.
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Extra librdkafka properties for every client (SASL/SSL, timeouts, …); they win over the
-    /// defaults set here.
+    /// defaults set here and over the stream threads' fetch settings (`queued.min.messages`
+    /// 20 000, `fetch.queue.backoff.ms` 10, `fetch.wait.max.ms` 100; ADR-053).
     pub client_properties: BTreeMap<String, String>,
     /// The registry the instance reports its metrics to (labelled `application_id`), next to
     /// the application's own. Instances of one process share one, served by the one of them

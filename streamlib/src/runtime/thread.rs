@@ -30,6 +30,22 @@ const PUNCTUATE_EVERY: Duration = Duration::from_millis(100);
 const POLL_BATCH: usize = 500;
 /// Records processed at most between two polls.
 const PROCESS_BATCH: usize = 1000;
+/// librdkafka's `queued.min.messages` for stream-thread consumers: a partition is fetched only
+/// while the consumer queue holds fewer records. librdkafka checks the one queue every
+/// partition is forwarded to (outdated records of paused partitions included), so its default
+/// of 100 000 lets a backlog of one input hold back every other partition's fetch; 20 000 is a
+/// few times what the tasks buffer (1 000 records per partition before it is paused) (ADR-053).
+const QUEUED_MIN_MESSAGES: &str = "20000";
+/// librdkafka's `fetch.queue.backoff.ms` for stream-thread consumers: how long a partition's
+/// fetch waits when the consumer queue is full. Its default of one second starves a task whose
+/// input (often a repartition topic the application writes itself) is behind another's
+/// backlog; 10 ms retries as soon as the thread has drained some of the queue (ADR-053).
+const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+/// librdkafka's `fetch.wait.max.ms` for stream-thread consumers: how long the broker holds a
+/// fetch of caught-up partitions. A consumer has one fetch in flight per broker, so a partition
+/// resumed after a pause waits for it; librdkafka's 500 ms made a task draining the last
+/// backlog of a repartition topic wait half a second per 1 000 records (ADR-053).
+const FETCH_WAIT_MAX_MS: &str = "100";
 
 /// What every stream thread of an instance is built from (and rebuilt from when replaced).
 pub(crate) struct ThreadSetup {
@@ -87,6 +103,9 @@ impl ThreadSetup {
             ("enable.auto.commit", "false"),
             ("auto.offset.reset", "earliest"),
             ("isolation.level", "read_committed"),
+            ("queued.min.messages", QUEUED_MIN_MESSAGES),
+            ("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS),
+            ("fetch.wait.max.ms", FETCH_WAIT_MAX_MS),
             (
                 "statistics.interval.ms",
                 if self.statistics { "1000" } else { "0" },

@@ -265,7 +265,7 @@ final class NexmarkQueries {
                 .selectKey((id, a) -> a.seller() + "@" + windowStart(a.dateTime()));
         persons.join(auctions,
                         (p, a) -> new Q8(p.id(), p.name(), windowStart(p.dateTime())),
-                        JoinWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(10), Duration.ofSeconds(30)),
+                        JoinWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(10), Duration.ofMinutes(10)),
                         StreamJoined.with(Serdes.String(), PERSON, AUCTION))
                 .to(output, Produced.with(Serdes.String(), Q8_SERDE));
         return builder.build();
