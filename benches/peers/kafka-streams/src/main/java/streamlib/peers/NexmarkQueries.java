@@ -263,6 +263,8 @@ final class NexmarkQueries {
                 .selectKey((id, p) -> p.id() + "@" + windowStart(p.dateTime()));
         KStream<String, Auction> auctions = builder.stream(auction, Consumed.with(Serdes.String(), AUCTION))
                 .selectKey((id, a) -> a.seller() + "@" + windowStart(a.dateTime()));
+        // The grace covers the event-time disorder between the two re-keying sub-topologies when
+        // they replay pre-produced topics (the same 10 min as streamlib's Q8_GRACE; NEXMARK.md, q8).
         persons.join(auctions,
                         (p, a) -> new Q8(p.id(), p.name(), windowStart(p.dateTime())),
                         JoinWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(10), Duration.ofMinutes(10)),
