@@ -329,6 +329,52 @@ fn a_task_takes_the_records_of_its_partitions_in_timestamp_order() {
     app.close().unwrap();
 }
 
+/// With `max_task_idle_caught_up`, a stream record that the task has buffered while its table's
+/// partition is read to the end (empty topics) waits for that table: the row, produced only
+/// after the stream thread has consumed the record, is joined by the earlier timestamp it
+/// carries. Without the wait the record would be joined at once, with no row. As in Kafka
+/// Streams, the wait lasts while the table's queue is empty, so a later row ends it.
+#[test]
+fn a_task_waits_for_a_caught_up_table_when_asked_to() {
+    let (stream, table, out) = (
+        unique_topic("idle-s"),
+        unique_topic("idle-t"),
+        unique_topic("idle-out"),
+    );
+    for topic in [&stream, &table, &out] {
+        create_topic(&kafka_bootstrap(), topic, 1);
+    }
+    let b = StreamsBuilder::new();
+    let rows = b.table(&table, StringSerde, StringSerde, "rows");
+    b.stream(&stream, StringSerde, StringSerde)
+        .left_join_table(&rows, StringSerde, |l, r| pair(l, r))
+        .to(&out, StringSerde, StringSerde);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StreamsConfig::new(&unique_topic("idle"), &kafka_bootstrap());
+    config.state_dir = dir.path().to_path_buf();
+    config.commit_interval = Some(Duration::from_millis(100));
+    // Both waits outlast the test: only the row can end this one.
+    config.max_task_idle = WAIT;
+    config.max_task_idle_caught_up = WAIT;
+    let mut app = KafkaStreams::new(b.build(), config);
+    app.start().unwrap();
+    let record = |key: &str, value: &str, ts: i64| {
+        vec![(key.as_bytes().to_vec(), Some(value.as_bytes().to_vec()), ts)]
+    };
+    let base = streamlib_now();
+    produce_nullable(&kafka_bootstrap(), &stream, &record("k1", "b", base + 1));
+    wait_for("the stream record to be consumed", || {
+        app.metrics().consumed.load(Relaxed) >= 1
+    });
+    // The row, and a later one: once the row is taken the table's queue is empty again, and
+    // the stream record waits on until a record later than itself arrives there.
+    let rows = [record("k1", "r1", base), record("k2", "r2", base + 2)].concat();
+    produce_nullable(&kafka_bootstrap(), &table, &rows);
+    assert_eq!(read_topic(&out, 1), [("k1".into(), Some("b|r1".into()))]);
+    assert_eq!(app.metrics().enforced_processing.load(Relaxed), 0);
+    app.close().unwrap();
+}
+
 #[test]
 fn a_join_of_topics_with_different_partition_counts_does_not_start() {
     let (stream, table) = (unique_topic("copart-s"), unique_topic("copart-t"));

@@ -92,6 +92,12 @@ impl Query {
         }
     }
 
+    /// Whether it joins a stream with a table (q4): its output then depends on whether a row
+    /// reaches the table before the stream records that join it.
+    pub fn joins_a_stream_with_a_table(self) -> bool {
+        self == Self::Q4
+    }
+
     /// How its outputs are compared (NEXMARK.md's "compare" column).
     pub fn mode(self) -> Mode {
         match self {

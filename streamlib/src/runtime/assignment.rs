@@ -21,7 +21,7 @@ use crate::topology::Topology;
 
 use super::collector::RecordCollector;
 use super::commit::Committer;
-use super::partition_group::PartitionGroup;
+use super::partition_group::{IdleLimits, PartitionGroup};
 use super::purge::Purger;
 use super::queries::TaskStates;
 use super::restore::restore_task;
@@ -247,7 +247,10 @@ impl TaskManager {
         budget: usize,
     ) -> Result<usize, StreamsError> {
         let now = Instant::now();
-        let max_idle = self.config.max_task_idle;
+        let limits = IdleLimits {
+            behind: self.config.max_task_idle,
+            caught_up: self.config.max_task_idle_caught_up,
+        };
         // Positions change only when the consumer is polled: one answer per partition per call.
         let mut read_to_end: HashMap<(Arc<str>, i32), bool> = HashMap::new();
         let mut positions: Option<TopicPartitionList> = None;
@@ -275,7 +278,7 @@ impl TaskManager {
                             )
                         })
                 };
-                let Some(next) = inputs.next(now, max_idle, &mut is_caught_up) else {
+                let Some(next) = inputs.next(now, limits, &mut is_caught_up) else {
                     break;
                 };
                 if next.enforced {

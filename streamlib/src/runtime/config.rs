@@ -72,6 +72,14 @@ pub struct StreamsConfig {
     /// waited for, as in Kafka Streams with `max.task.idle.ms = 0`; see
     /// `runtime::partition_group`.
     pub max_task_idle: Duration,
+    /// How long a task with several input partitions waits for an empty one that the consumer
+    /// has read to its end — for data not produced yet — before it goes on without it: Kafka
+    /// Streams' `max.task.idle.ms` when positive. Default zero: never waited for, as with
+    /// Kafka Streams' default. With a positive value, a stream–table join whose row and stream
+    /// record are produced less than this apart joins them in timestamp order whichever the
+    /// consumer fetches first, at the cost of up to this much latency while the other input
+    /// is quiet.
+    pub max_task_idle_caught_up: Duration,
     /// How often the records of repartition topics this instance has committed are deleted
     /// (Kafka Streams' `repartition.purge.interval.ms`, default 30 s). Repartition topics have
     /// no time-based retention: their timestamps are event times.
@@ -127,6 +135,7 @@ impl StreamsConfig {
             commit_interval: None,
             store_memory_bytes: 128 << 20,
             max_task_idle: Duration::from_secs(1),
+            max_task_idle_caught_up: Duration::ZERO,
             repartition_purge_interval: Duration::from_secs(30),
             num_stream_threads: 1,
             thread_failure: ThreadFailure::ShutdownInstance,

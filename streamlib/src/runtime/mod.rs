@@ -105,8 +105,8 @@ pub struct RuntimeMetrics {
     /// Records of global tables' topics skipped (null key, or bytes the serdes do not read).
     pub global_skipped: AtomicU64,
     /// Times a task stopped waiting for an empty input partition after
-    /// [`StreamsConfig::max_task_idle`] and went on out of timestamp order
-    /// (`partition_group`).
+    /// [`StreamsConfig::max_task_idle`] (or [`StreamsConfig::max_task_idle_caught_up`]) and
+    /// went on out of timestamp order (`partition_group`).
     pub enforced_processing: AtomicU64,
 }
 

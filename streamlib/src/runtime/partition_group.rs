@@ -7,10 +7,14 @@
 //! A sub-topology takes its next record only when each of its queues holds one, or when the
 //! empty ones have nothing more to give: the consumer has read that partition to the high
 //! watermark of its last fetch (Kafka Streams' `max.task.idle.ms = 0`: data not yet produced
-//! is not waited for). Data known to be on the broker, or a partition not fetched yet, is
-//! waited for at most [`StreamsConfig::max_task_idle`](super::StreamsConfig::max_task_idle);
-//! then the sub-topology goes on without that queue ("enforced processing", counted in
-//! [`super::RuntimeMetrics::enforced_processing`]) until the queue receives a record again.
+//! is not waited for, unless
+//! [`StreamsConfig::max_task_idle_caught_up`](super::StreamsConfig::max_task_idle_caught_up)
+//! says how long to wait for it, as a positive `max.task.idle.ms` does). Data known to be on
+//! the broker, or a partition not fetched yet, is waited for at most
+//! [`StreamsConfig::max_task_idle`](super::StreamsConfig::max_task_idle). When the longest
+//! wait of its empty queues is over, the sub-topology goes on without them ("enforced
+//! processing", counted in [`super::RuntimeMetrics::enforced_processing`]) until a queue
+//! receives a record again.
 //! Under `read_committed` the high watermark includes records of transactions still open,
 //! so a queue fed by an exactly-once producer is waited for until that producer commits.
 //!
@@ -41,6 +45,15 @@ struct Queue {
     records: VecDeque<RawRecord>,
     /// Given up on by enforced processing: not waited for until it receives a record.
     passed: bool,
+}
+
+/// How long a sub-topology waits for one of its empty queues.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdleLimits {
+    /// While data is known to be on the broker for its partition, or it was not fetched yet.
+    pub(crate) behind: Duration,
+    /// When the consumer has read its partition to the end (zero: not waited for).
+    pub(crate) caught_up: Duration,
 }
 
 /// The next record of a task, and whether taking it gave up waiting for an empty queue.
@@ -102,7 +115,7 @@ impl PartitionGroup {
     pub(crate) fn next(
         &mut self,
         now: Instant,
-        max_idle: Duration,
+        limits: IdleLimits,
         caught_up: &mut dyn FnMut(&str) -> bool,
     ) -> Option<Next> {
         let mut best: Option<(usize, usize, i64, bool)> = None;
@@ -111,7 +124,7 @@ impl PartitionGroup {
                 part.waiting_since = None;
                 continue;
             };
-            let Some(enforced) = part.may_go_on(now, max_idle, caught_up) else {
+            let Some(enforced) = part.may_go_on(now, limits, caught_up) else {
                 continue;
             };
             if best.is_none_or(|(_, _, t, _)| timestamp < t) {
@@ -144,21 +157,31 @@ impl Part {
     fn may_go_on(
         &mut self,
         now: Instant,
-        max_idle: Duration,
+        limits: IdleLimits,
         caught_up: &mut dyn FnMut(&str) -> bool,
     ) -> Option<bool> {
-        let mut waiting = false;
+        // The longest wait among the empty queues still waited for.
+        let mut wait: Option<Duration> = None;
         for queue in &self.queues {
-            if queue.records.is_empty() && !queue.passed && !caught_up(&queue.topic) {
-                waiting = true;
+            if !queue.records.is_empty() || queue.passed {
+                continue;
             }
+            let limit = if caught_up(&queue.topic) {
+                if limits.caught_up.is_zero() {
+                    continue;
+                }
+                limits.caught_up
+            } else {
+                limits.behind
+            };
+            wait = Some(wait.map_or(limit, |w| w.max(limit)));
         }
-        if !waiting {
+        let Some(wait) = wait else {
             self.waiting_since = None;
             return Some(false);
-        }
+        };
         let since = *self.waiting_since.get_or_insert(now);
-        if now.duration_since(since) < max_idle {
+        if now.duration_since(since) < wait {
             return None;
         }
         for queue in &mut self.queues {
@@ -187,6 +210,12 @@ mod tests {
         }
     }
 
+    /// Data on the broker is waited for 1 s; data not produced yet is not.
+    const LIMITS: IdleLimits = IdleLimits {
+        behind: Duration::from_secs(1),
+        caught_up: Duration::ZERO,
+    };
+
     fn group() -> PartitionGroup {
         PartitionGroup::new(&[vec!["a".into(), "b".into()], vec!["c".into()]])
     }
@@ -197,7 +226,7 @@ mod tests {
         caught_up: &mut dyn FnMut(&str) -> bool,
     ) -> Vec<(String, i64, bool)> {
         let mut taken = Vec::new();
-        while let Some(next) = group.next(now, Duration::from_secs(1), caught_up) {
+        while let Some(next) = group.next(now, LIMITS, caught_up) {
             taken.push((
                 next.record.topic.to_string(),
                 next.record.timestamp,
@@ -234,11 +263,8 @@ mod tests {
         assert_eq!(group.buffered("a"), 1);
         // Still within the bound.
         assert!(group
-            .next(
-                start + Duration::from_millis(999),
-                Duration::from_secs(1),
-                &mut |t| t != "b"
-            )
+            .next(start + Duration::from_millis(999), LIMITS, &mut |t| t
+                != "b")
             .is_none());
         // Past it: `a`'s record goes, enforced once; then `b` is no longer waited for.
         let taken = take(&mut group, start + Duration::from_secs(1), &mut |t| {
@@ -257,6 +283,37 @@ mod tests {
         let taken = take(&mut group, later, &mut |t| t != "b");
         assert_eq!(taken, [("b".to_string(), 10, false)]);
         assert_eq!(group.buffered("a"), 1);
+    }
+
+    #[test]
+    fn a_caught_up_queue_is_waited_for_only_when_asked_to() {
+        let start = Instant::now();
+        let mut group = group();
+        group.push(record("a", 5, 0)).unwrap();
+        // `b` is read to its end: by default nothing waits for it.
+        assert_eq!(
+            take(&mut group, start, &mut |_| true),
+            [("a".to_string(), 5, false)]
+        );
+        let limits = IdleLimits {
+            caught_up: Duration::from_millis(200),
+            ..LIMITS
+        };
+        group.push(record("a", 7, 1)).unwrap();
+        assert!(group.next(start, limits, &mut |_| true).is_none());
+        // A record for `b` within the wait comes first, as its timestamp says.
+        group.push(record("b", 6, 0)).unwrap();
+        let later = start + Duration::from_millis(100);
+        let first = group.next(later, limits, &mut |_| true).unwrap();
+        assert_eq!((&*first.record.topic, first.enforced), ("b", false));
+        // `b` is empty again: `a`'s record waits the whole 200 ms, then goes, enforced.
+        assert!(group.next(later, limits, &mut |_| true).is_none());
+        let end = later + Duration::from_millis(199);
+        assert!(group.next(end, limits, &mut |_| true).is_none());
+        let next = group
+            .next(end + Duration::from_millis(1), limits, &mut |_| true)
+            .unwrap();
+        assert_eq!((next.record.timestamp, next.enforced), (7, true));
     }
 
     #[test]

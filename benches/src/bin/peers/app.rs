@@ -76,6 +76,10 @@ pub struct NexmarkAppArgs {
     /// Topic of the bids.
     #[arg(long)]
     bid: String,
+    /// How long a task waits for an empty input partition read to its end, ms
+    /// (`StreamsConfig::max_task_idle_caught_up`).
+    #[arg(long, default_value_t = 0)]
+    task_idle_ms: u64,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -91,7 +95,7 @@ pub fn run(args: &AppArgs) -> Result<()> {
                 Workload::Dedup => topologies::dedup(&args.input, &common.output),
                 Workload::Copy => bail!("streamlib runs stateless, hopping or dedup"),
             };
-            run_streamlib(topology, common)
+            run_streamlib(topology, common, Duration::ZERO)
         }
         System::Ceiling => {
             let stdin_closed = watch_stdin()?;
@@ -127,18 +131,20 @@ pub fn run_nexmark(args: &NexmarkAppArgs) -> Result<()> {
     run_streamlib(
         queries::build(args.query, &topics, &args.common.output),
         &args.common,
+        Duration::from_millis(args.task_idle_ms),
     )
 }
 
 /// Runs `topology` on streamlib until standard input closes, then closes it cleanly; fails
-/// when the stream thread stops on its own.
-fn run_streamlib(topology: Topology, args: &CommonArgs) -> Result<()> {
+/// when the stream thread stops on its own. `task_idle` is its `max_task_idle_caught_up`.
+fn run_streamlib(topology: Topology, args: &CommonArgs, task_idle: Duration) -> Result<()> {
     let stdin_closed = watch_stdin()?;
     let mut config = StreamsConfig::new(&args.app_id, &args.bootstrap);
     config.state_dir = args.state_dir.clone();
     config.processing_guarantee = args.guarantee.streams();
     config.commit_interval = Some(Duration::from_millis(args.commit_ms));
     config.num_stream_threads = args.threads;
+    config.max_task_idle_caught_up = task_idle;
     let mut app = KafkaStreams::new(topology, config);
     app.start().context("starting the streams app")?;
     let stopped_by_harness = wait(&stdin_closed, || app.is_running());

@@ -72,6 +72,9 @@ pub enum Program<'a> {
         query: Query,
         /// Its input topics.
         topics: &'a Topics,
+        /// How long a task waits for an empty input partition read to its end, ms (Kafka
+        /// Streams' `max.task.idle.ms`, streamlib's `max_task_idle_caught_up`).
+        task_idle_ms: u64,
     },
 }
 
@@ -103,11 +106,16 @@ impl ChildArgs<'_> {
                 ("--workload", workload.name().to_string()),
                 ("--input", input.to_string()),
             ],
-            Program::Nexmark { query, topics } => vec![
+            Program::Nexmark {
+                query,
+                topics,
+                task_idle_ms,
+            } => vec![
                 ("--query", query.name().to_string()),
                 ("--person", topics.person.clone()),
                 ("--auction", topics.auction.clone()),
                 ("--bid", topics.bid.clone()),
+                ("--task-idle-ms", task_idle_ms.to_string()),
             ],
         };
         program

@@ -12,7 +12,7 @@ import java.util.Map;
  * <pre>
  * java -cp target/classes:target/lib/* streamlib.peers.NexmarkApp --query q3 --guarantee eos \
  *   --bootstrap 127.0.0.1:9092 --person nexmark-person --auction nexmark-auction --bid nexmark-bid \
- *   --output out --app-id app --state-dir /tmp/app --commit-ms 100
+ *   --output out --app-id app --state-dir /tmp/app --commit-ms 100 [--task-idle-ms 500]
  * </pre>
  */
 public final class NexmarkApp {

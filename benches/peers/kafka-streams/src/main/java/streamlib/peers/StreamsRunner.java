@@ -16,13 +16,17 @@ import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThr
 /**
  * Runs a topology the way every benchmark application does (benches/PEERS.md, benches/NEXMARK.md):
  * {@code --threads} stream threads (default 1), no record cache, {@code auto.offset.reset=earliest},
- * the commit interval {@code --commit-ms} and the guarantee {@code --guarantee alos|eos}, until its
- * standard input closes; then it closes the application and exits 0, or 1 if a stream thread failed.
+ * the commit interval {@code --commit-ms}, the guarantee {@code --guarantee alos|eos} and
+ * {@code max.task.idle.ms} {@code --task-idle-ms} (default 0), until its standard input closes; then
+ * it closes the application and exits 0, or 1 if a stream thread failed.
  */
 final class StreamsRunner {
     private StreamsRunner() {}
 
-    /** Reads {@code --app-id --bootstrap --state-dir --commit-ms --guarantee [--threads]}; never returns. */
+    /**
+     * Reads {@code --app-id --bootstrap --state-dir --commit-ms --guarantee [--threads] [--task-idle-ms]};
+     * never returns.
+     */
     static void run(Topology topology, Map<String, String> args) throws InterruptedException {
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, PeerApp.required(args, "app-id"));
@@ -32,6 +36,7 @@ final class StreamsRunner {
         // Emit every update (no record cache), like the other peers.
         props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0L);
         props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, Long.parseLong(PeerApp.required(args, "commit-ms")));
+        props.put(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, Long.parseLong(args.getOrDefault("task-idle-ms", "0")));
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, switch (PeerApp.required(args, "guarantee")) {
             case "alos" -> StreamsConfig.AT_LEAST_ONCE;
             case "eos" -> StreamsConfig.EXACTLY_ONCE_V2;
